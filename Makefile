@@ -1,0 +1,42 @@
+# Thin wrapper over CMake/CTest. The two README commands: `make run` and `make test`.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= 2
+PORT       ?= 8080
+# Directories holding a package-lock.json whose packages the tests need.
+NPM_DIRS   := $(wildcard public tests/js bench)
+
+CMAKE_FLAGS := -DSC_WERROR=ON -Wno-dev --log-level=WARNING
+
+.PHONY: all deps build run test test-c test-asan clean
+
+all: build
+
+deps:
+	@.ci/deps $(NPM_DIRS)
+
+build: deps
+	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	@env -u MAKEFLAGS -u MAKELEVEL cmake --build $(BUILD) -j$(JOBS) | grep -v -E '^\[ *[0-9]+%\] (Building|Linking|Built)' || true
+
+run: build
+	@mkdir -p data
+	@if [ -x $(BUILD)/statechannel ]; then \
+	  exec $(BUILD)/statechannel --port $(PORT) --data ./data --handlers $(BUILD)/handlers --public public/dist; \
+	else \
+	  echo "sc-patch diff patch/examples/before.json patch/examples/after.json:"; \
+	  $(BUILD)/sc-patch diff patch/examples/before.json patch/examples/after.json; \
+	fi
+
+# Everything: the normal build's whole suite, then the C suites again under ASan+UBSan.
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+	@$(MAKE) --no-print-directory test-asan
+
+test-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) $(CMAKE_FLAGS) -DCMAKE_BUILD_TYPE=Debug -DSC_ASAN=ON -DSC_UBSAN=ON >/dev/null
+	@env -u MAKEFLAGS -u MAKELEVEL cmake --build $(ASAN_BUILD) -j$(JOBS) | grep -v -E '^\[ *[0-9]+%\] (Building|Linking|Built)' || true
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j$(JOBS) -L unit
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)
