@@ -1,0 +1,76 @@
+// Starts the real statechannel binary on a free loopback port for a test, and stops it.
+// Every test file uses this; nothing here fakes the server.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import net from 'node:net';
+
+const root = new URL('../../../', import.meta.url).pathname;
+export const BIN = process.env.STATECHANNEL_BIN || join(root, 'build/statechannel');
+export const HANDLERS = process.env.STATECHANNEL_HANDLERS || join(root, 'build/handlers');
+export const PUBLIC = process.env.STATECHANNEL_PUBLIC || join(root, 'public/dist');
+
+// Asks the kernel for a free port on 127.0.0.1.
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Starts the server; resolves once GET /healthz answers 200 (at most timeoutMs).
+// opts: { args: [...extra flags], dataDir, port, handlers, keepData }
+export async function startServer(opts = {}) {
+  const port = opts.port ?? (await freePort());
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'sc-test-'));
+  const args = ['--port', String(port), '--data', dataDir,
+                '--handlers', opts.handlers ?? HANDLERS, '--public', opts.public ?? PUBLIC,
+                ...(opts.args ?? [])];
+  const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  proc.stdout.on('data', (d) => { output += d; });
+  proc.stderr.on('data', (d) => { output += d; });
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + (opts.timeoutMs ?? 10000);
+  for (;;) {
+    if (proc.exitCode !== null || proc.signalCode !== null)
+      throw new Error(`statechannel exited during startup:\n${output}`);
+    try {
+      const res = await fetch(`${base}/healthz`);
+      if (res.status === 200) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`statechannel did not become healthy in time:\n${output}`);
+    }
+    await sleep(50);
+  }
+
+  const server = {
+    port, dataDir, proc, exited, base,
+    wsUrl: `ws://127.0.0.1:${port}/socket`,
+    output: () => output,
+    // Graceful stop (SIGTERM); resolves with {code, signal}.
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      const result = await exited;
+      if (!opts.keepData && !opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      return result;
+    },
+    // Crash (kill -9), keeping the data directory for a restart.
+    async kill9() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      return exited;
+    },
+  };
+  return server;
+}
