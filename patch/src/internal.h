@@ -1,0 +1,74 @@
+/*
+ * internal.h -- what the patch library's source files share privately. Nothing here is API:
+ * the symbols have hidden visibility and may change with any commit.
+ *
+ * All memory the library allocates goes through cJSON's hooks (cJSON_malloc/cJSON_free), so an
+ * application's cJSON_InitHooks() (and the allocation-failure tests) cover it too.
+ */
+#ifndef STATECHANNEL_PATCH_INTERNAL_H
+#define STATECHANNEL_PATCH_INTERNAL_H
+
+#include <stddef.h>
+
+#include "statechannel/patch.h"
+
+#if defined(__GNUC__)
+#define SC__PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define SC__PRINTF(fmt, args)
+#endif
+
+/* ---- errors (pointer.c) ------------------------------------------------------------------ */
+
+/* Fills err (if not NULL) with status, no operation (op_index -1, op ""), path (truncated to
+ * fit; NULL for "") and a printf-formatted reason. Returns status, so callers can
+ * `return sc__fail(...)`. */
+sc_patch_status sc__fail(sc_patch_error *err, sc_patch_status status, const char *path,
+                         const char *fmt, ...) SC__PRINTF(4, 5);
+
+/* ---- JSON Pointer (pointer.c) ------------------------------------------------------------ */
+
+/* Checks the syntax of pointer text: "" or "/"-prefixed, every "~" followed by "0" or "1", at
+ * most SC_PATCH_MAX_DEPTH tokens. O(strlen(text)), no allocation. On success returns
+ * SC_PATCH_OK and sets *n_tokens (may be NULL); otherwise fills err (EPOINTER, ETOODEEP). */
+sc_patch_status sc__ptr_check(const char *text, size_t *n_tokens, sc_patch_error *err);
+
+/* Where a checked pointer leads: the container its last token addresses and what is there.
+ * Tokens are kept escaped (they point into the pointer text) so resolving never allocates. */
+typedef struct sc__target {
+    cJSON *parent;      /* container of the last token; NULL for the root pointer "" */
+    cJSON *item;        /* the addressed item; NULL when it does not exist (yet) */
+    const char *tok;    /* last token, escaped, inside the pointer text; NULL for "" */
+    size_t tok_len;     /* its length in bytes */
+    size_t index;       /* array parent: the index addressed (unset for "-") */
+    size_t size;        /* array parent with item NULL and !is_end: the array's size */
+    int is_end;         /* array parent: the token is "-" (the element past the end) */
+} sc__target;
+
+/* Resolves every token of text (already checked by sc__ptr_check) but the last, which must
+ * all exist, then looks the last one up in its container without requiring it to exist.
+ * Cost: linear in the array positions and object members walked; each array is walked once.
+ * Errors: SC_PATCH_ENOPATH (an inner step is missing, or a token reaches into a scalar),
+ * SC_PATCH_EPOINTER (a token used on an array is not an index); err->path is left "" for the
+ * caller to fill. */
+sc_patch_status sc__ptr_resolve(cJSON *root, const char *text, sc__target *t,
+                                sc_patch_error *err);
+
+/* Fills err for a resolved target whose item does not exist (t->item == NULL) and returns the
+ * status: SC_PATCH_ENOPATH for a missing object member, array_status for "-" or an index past
+ * the end of an array. err->path is set to text. */
+sc_patch_status sc__target_missing(const sc__target *t, const char *text,
+                                   sc_patch_status array_status, sc_patch_error *err);
+
+/* Duplicates the escaped token tok[0..len) unescaped into a new string allocated with
+ * cJSON_malloc() (caller frees with cJSON_free()). Returns NULL when out of memory. */
+char *sc__token_dup(const char *tok, size_t len);
+
+/* ---- equality (equal.c) ------------------------------------------------------------------ */
+
+/* sc_json_equal() that tells "not equal" apart from "could not decide": returns 1 when equal,
+ * 0 otherwise; *status is SC_PATCH_OK when the answer is known, or SC_PATCH_ENOMEM /
+ * SC_PATCH_ETOODEEP when the comparison had to stop. */
+int sc__json_equal(const cJSON *a, const cJSON *b, sc_patch_status *status);
+
+#endif /* STATECHANNEL_PATCH_INTERNAL_H */
