@@ -87,7 +87,8 @@ typedef struct sc_pointer sc_pointer;
 /* Parses text ("" is the whole document, "/a~1b/0" has tokens "a/b" and "0"). A token's "~"
  * must be followed by "0" or "1"; text must be "" or start with "/".
  * Returns a new pointer (caller frees with sc_pointer_free()), or NULL with err filled
- * (SC_PATCH_EPOINTER, SC_PATCH_ENOMEM). err may be NULL. */
+ * (SC_PATCH_EPOINTER, SC_PATCH_ENOMEM; SC_PATCH_ETOODEEP past SC_PATCH_MAX_DEPTH tokens;
+ * SC_PATCH_EARG for NULL text). err may be NULL. */
 SC_PATCH_API sc_pointer *sc_pointer_parse(const char *text, sc_patch_error *err);
 SC_PATCH_API void sc_pointer_free(sc_pointer *p); /* accepts NULL */
 
@@ -103,8 +104,9 @@ SC_PATCH_API const char *sc_pointer_token(const sc_pointer *p, size_t i);
 SC_PATCH_API int sc_pointer_index(const char *token, size_t *index);
 
 /* Resolves text against doc. Returns the borrowed item (lives as long as doc is unchanged) or
- * NULL with err filled: SC_PATCH_EPOINTER (malformed), SC_PATCH_ENOPATH (a key or index that
- * does not exist, "-", or a token into a scalar). */
+ * NULL with err filled: SC_PATCH_EPOINTER (malformed, or a token on an array that is not an
+ * index), SC_PATCH_ENOPATH (a key or index that does not exist, "-", or a token into a scalar),
+ * SC_PATCH_ETOODEEP, SC_PATCH_EARG (NULL doc). */
 SC_PATCH_API cJSON *sc_pointer_get(const cJSON *doc, const char *text, sc_patch_error *err);
 
 /* Escapes one key as a reference token ("~" -> "~0", "/" -> "~1") into buf. Returns the length
@@ -141,7 +143,9 @@ SC_PATCH_API int sc_json_equal(const cJSON *a, const cJSON *b);
  *
  * Errors: SC_PATCH_EINVAL (not an array, an operation that is not an object, missing or
  * mistyped "op", "path", "from" or "value", unknown op), SC_PATCH_EPOINTER, SC_PATCH_ENOPATH,
- * SC_PATCH_EINDEX, SC_PATCH_ETEST, SC_PATCH_EMOVE, SC_PATCH_ENOMEM. err may be NULL. */
+ * SC_PATCH_EINDEX (the target's array index or "-" is past the end), SC_PATCH_ETEST,
+ * SC_PATCH_EMOVE, SC_PATCH_EROOT ("remove" of the root ""), SC_PATCH_ETOODEEP, SC_PATCH_ENOMEM,
+ * SC_PATCH_EARG (doc or *doc NULL). err may be NULL. */
 SC_PATCH_API sc_patch_status sc_patch_apply(cJSON **doc, const cJSON *patch,
                                             sc_patch_error *err);
 
