@@ -740,8 +740,9 @@ START_TEST(the_log_is_trimmed_to_its_byte_budget)
     char patch[256];
     for (uint64_t v = 1; v <= 40; v++) {
         int n = snprintf(patch, sizeof patch,
-                         "[{\"op\":\"replace\",\"path\":\"/s\",\"value\":\"%0*llu\"}]", 60,
-                         (unsigned long long)v); /* 100 bytes each */
+                         "[{\"op\":\"replace\",\"path\":\"/s\",\"value\":\"%0*llu\"}]", 59,
+                         (unsigned long long)v);
+        ck_assert_int_eq(n, 100);
         b = new_batch();
         ck_assert_int_eq(sc_store_batch_patch(b, "t:big", v, patch, (size_t)n), SC_STORE_OK);
         commit_ok(s, b);
@@ -807,8 +808,9 @@ START_TEST(a_checkpoint_is_written_when_the_log_outgrows_the_snapshot)
     char patch[256];
     for (uint64_t v = 1; v <= 3; v++) { /* 3 x 100 bytes: not past 300 yet */
         int n = snprintf(patch, sizeof patch,
-                         "[{\"op\":\"replace\",\"path\":\"/s\",\"value\":\"%0*llu\"}]", 60,
+                         "[{\"op\":\"replace\",\"path\":\"/s\",\"value\":\"%0*llu\"}]", 59,
                          (unsigned long long)v);
+        ck_assert_int_eq(n, 100);
         b = new_batch();
         sc_store_batch_patch(b, "t:s", v, patch, (size_t)n);
         commit_ok(s, b);
@@ -1412,7 +1414,12 @@ START_TEST(every_acknowledged_batch_survives_kill_9)
                 crash_child(dir, fds[1]);
             }
             close(fds[1]);
-            long delay_ms = 30 + rand() % 400;
+            /* Kill at a random point after the first acknowledgement (so every round tests
+             * something): mid-batch, mid-commit, mid-checkpoint, mid-callback. */
+            uint64_t v;
+            ck_assert_int_eq(read(fds[0], &v, sizeof v), (ssize_t)sizeof v);
+            acked = v;
+            long delay_ms = rand() % 400;
             sleep_ms(delay_ms);
             ck_assert_int_eq(kill(pid, SIGKILL), 0);
             int status = 0;
@@ -1420,8 +1427,6 @@ START_TEST(every_acknowledged_batch_survives_kill_9)
             ck_assert_msg(WIFSIGNALED(status), "child exited early (status %d)",
                           WEXITSTATUS(status));
             /* Every ack the child wrote before dying is still in the pipe. */
-            uint64_t v;
-            acked = 0;
             while (read(fds[0], &v, sizeof v) == (ssize_t)sizeof v)
                 if (v > acked)
                     acked = v;
@@ -1430,6 +1435,10 @@ START_TEST(every_acknowledged_batch_survives_kill_9)
             sc_store_options o = fast_options();
             sc_store *s = open_store(dir, &o);
             seen_state st = load_state(s, "t:crash", NULL);
+            if (getenv("SC_TEST_VERBOSE"))
+                fprintf(stderr, "round %d: killed after %ld ms, acked %llu, recovered %llu\n",
+                        round, delay_ms, (unsigned long long)acked,
+                        (unsigned long long)st.version);
             ck_assert_msg(st.version >= acked, "round %d: acked %llu, recovered %llu", round,
                           (unsigned long long)acked, (unsigned long long)st.version);
             char want[64];
