@@ -1,0 +1,1324 @@
+/*
+ * diff.c -- computes an RFC 6902 patch turning document a into document b.
+ *
+ * What "minimal" means here. Not the fewest operations in the absolute (that is NP-hard once
+ * moves are allowed); instead:
+ *   - no operation touches an unchanged subtree;
+ *   - object members are matched by key, array elements by a sequence diff (a longest common
+ *     subsequence), so one insert, delete, move, swap or set in an array costs one or two ops;
+ *   - a subtree whose operations would serialize larger than replacing it is replaced (the
+ *     byte sizes are compared, since bytes are what the server sends).
+ *
+ * Algorithm.
+ *   1. Side tables. One iterative pass over each document numbers its nodes in pre-order and
+ *      stores, per node, a 64-bit structural hash and the node count of its subtree
+ *      (struct node_info, 16 bytes; no copy of the documents, nothing written into cJSON
+ *      nodes). A node's children are found by index arithmetic: the first child is index+1,
+ *      each next sibling is the previous one plus its count. Object hashes ignore key order
+ *      (RFC 6902 equality does).
+ *   2. Equal subtrees are skipped: same hash and node count, then confirmed by an ordered
+ *      lockstep comparison (so a hash collision can never drop a change; a subtree with
+ *      reordered keys fails that comparison and is diffed normally, which emits nothing).
+ *   3. Objects: members are walked in lockstep while keys agree (the usual case costs no hash
+ *      table); from the first disagreement the rest of a's keys go into an open-addressing
+ *      table, so matching is linear. Emitted: removes (a's order), then changed members
+ *      (b's order; recursion or replace), then adds (b's order).
+ *   4. Arrays: each element gets a match key: for an object holding opts->id_key, the hash of
+ *      that id (so an edited row still matches itself); otherwise its full hash. Common prefix
+ *      and suffix are trimmed, then Myers' O(ND) greedy diff finds an LCS of the middle. Among
+ *      the unmatched elements, an a element whose key reappears in b becomes a move (when
+ *      opts->use_move), and the remaining deletions and insertions between the same LCS
+ *      anchors are paired positionally (a "set": the pair is diffed like any matched pair).
+ *      Ops are emitted so that indices are valid applied in order: removes from the highest
+ *      index down; moves in b order, their indices found with two Fenwick trees (one over
+ *      "gaps" between anchors, one over a's positions) in O(log n) each; adds in b order
+ *      ("-" when appending); then the inner diffs of matched elements under their final index.
+ *   5. Each container's ops are compared in bytes to one replace of it, and rolled back in
+ *      favour of the replace when that is smaller. At the root, a replace is only emitted when
+ *      opts->allow_root is set; otherwise the call fails with SC_PATCH_EROOT.
+ *
+ * Output goes through a sink (bytes for sc_diff_to_buf, a cJSON array for sc_diff); both
+ * count each op's serialized size the same way, so both make the same decisions and the
+ * two outputs are byte-identical once the tree is printed.
+ *
+ * Complexity. Side tables O(|a| + |b|). Objects O(members). Arrays O((n + m) D) for D edits
+ * in the middle part, plus O(k log n) for k moves. The size comparison of step 5 costs at most
+ * the size of the ops already emitted per level (sizes are computed with a cap).
+ *
+ * Where it gives up. An array whose sequence diff would cost more than opts->max_edit_cost
+ * cells (V entries plus snake steps; the trace kept for the backtrack is at most that many
+ * int32s) is matched positionally instead (changed elements diffed in place, extra ones
+ * removed or appended), and step 5 turns that into a whole-array replace when smaller.
+ *
+ * Stack use. The server runs on ~100 KiB thread stacks, and documents may nest
+ * SC_PATCH_MAX_DEPTH deep, so nothing here recurses: every walk (hashing, the lockstep
+ * comparison, the diff itself) keeps an explicit stack on the heap. The C stack use is a few
+ * hundred bytes whatever the depth.
+ *
+ * Limits. Documents of up to 2^32 - 1 nodes (indices are 32-bit, halving the side tables);
+ * nesting up to SC_PATCH_MAX_DEPTH (deeper: SC_PATCH_ETOODEEP). Objects with duplicate keys
+ * are diffed as if only the first of each key existed, which is what pointers resolve to.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "statechannel/patch.h"
+#include "write.h"
+
+/* Nodes per document the 32-bit side-table indices can number. */
+#define SC_DIFF_MAX_NODES UINT32_MAX
+
+/* Objects with at most this many members left after the lockstep walk are matched by scanning
+ * instead of hashing: for a handful of keys a scan beats building a table. */
+#define SC_DIFF_SCAN_KEYS 8
+
+enum { OP_ADD, OP_REMOVE, OP_REPLACE, OP_MOVE };
+
+/* ------------------------------------------------------------------------------------------
+ * Allocation (through cJSON's hooks, so tests can fail the Nth allocation)
+ * ---------------------------------------------------------------------------------------- */
+
+static void *xmalloc(size_t n)
+{
+    return cJSON_malloc(n ? n : 1);
+}
+
+static void xfree(void *p)
+{
+    if (p)
+        cJSON_free(p);
+}
+
+/* Grows *p (holding *cap elements of size elem) to hold at least need. 0 or -1. */
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : 16;
+    while (n < need)
+        n *= 2;
+    if (n > (size_t)-1 / elem)
+        return -1;
+    void *q = cJSON_malloc(n * elem);
+    if (q == NULL)
+        return -1;
+    if (*p) {
+        memcpy(q, *p, *cap * elem);
+        cJSON_free(*p);
+    }
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Hashing
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct node_info {
+    uint64_t hash;  /* structural hash of the subtree (object key order ignored) */
+    uint32_t count; /* nodes in the subtree, itself included: the pre-order span */
+} node_info;
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+static uint64_t hash_bytes(const char *s, size_t n, uint64_t seed)
+{
+    uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ULL);
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ mix64(w)) * 0x9e3779b97f4a7c15ULL;
+        s += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s, n);
+    return mix64(h ^ w ^ (n << 56));
+}
+
+static uint64_t hash_str(const char *s, uint64_t seed)
+{
+    return s ? hash_bytes(s, strlen(s), seed) : seed;
+}
+
+#define TAG_NULL 0x6e756c6cULL
+#define TAG_FALSE 0x66616c73ULL
+#define TAG_TRUE 0x74727565ULL
+#define TAG_NUM 0x6e756d62ULL
+#define TAG_STR 0x73747269ULL
+#define TAG_RAW 0x72617721ULL
+#define TAG_ARR 0x61727261ULL
+#define TAG_OBJ 0x6f626a65ULL
+#define TAG_KEY 0x6b657921ULL
+#define TAG_ID 0x69642121ULL
+
+static int type_of(const cJSON *item)
+{
+    return item->type & 0xFF;
+}
+
+static int is_container(const cJSON *item)
+{
+    int t = type_of(item);
+    return t == cJSON_Array || t == cJSON_Object;
+}
+
+static uint64_t scalar_hash(const cJSON *item)
+{
+    switch (type_of(item)) {
+    case cJSON_NULL: return mix64(TAG_NULL);
+    case cJSON_False: return mix64(TAG_FALSE);
+    case cJSON_True: return mix64(TAG_TRUE);
+    case cJSON_Number: {
+        double d = item->valuedouble;
+        if (d == 0)
+            d = 0; /* -0 equals 0 */
+        uint64_t bits;
+        memcpy(&bits, &d, sizeof bits);
+        return mix64(bits ^ TAG_NUM);
+    }
+    case cJSON_String: return hash_str(item->valuestring, TAG_STR);
+    case cJSON_Raw: return hash_str(item->valuestring, TAG_RAW);
+    case cJSON_Array: return mix64(TAG_ARR);
+    case cJSON_Object: return mix64(TAG_OBJ);
+    default: return 0;
+    }
+}
+
+/* Folds child hash h (a member called key when the parent is an object) into acc. */
+static uint64_t fold(uint64_t acc, int parent_is_object, const char *key, uint64_t h)
+{
+    if (parent_is_object) /* a sum: member order does not matter */
+        return acc + mix64(hash_str(key, TAG_KEY) ^ (h * 0x9e3779b97f4a7c15ULL));
+    return (acc ^ h) * 0xff51afd7ed558ccdULL + 0x9e3779b97f4a7c15ULL;
+}
+
+typedef struct hash_frame {
+    const cJSON *node; /* container being hashed */
+    const cJSON *next; /* its next child to visit */
+    uint32_t idx;      /* node's table index */
+    uint64_t acc;      /* children folded so far */
+} hash_frame;
+
+typedef struct table {
+    node_info *info; /* one per node, pre-order */
+    size_t n, cap;
+} table;
+
+/* The diff's state for one call. */
+typedef struct kid kid;
+typedef struct frame frame;
+typedef struct sink sink;
+
+typedef struct diff_ctx {
+    sc_diff_options opts;
+    table ta, tb;
+    sink *out;
+    size_t bytes;      /* serialized size of the ops emitted so far, one separator each */
+    size_t n_ops;      /* ops emitted so far */
+    char *path;        /* current pointer, escaped, NUL-terminated */
+    size_t path_len, path_cap;
+    char *from;        /* a move's "from" pointer */
+    size_t from_cap;
+    frame *frames;     /* explicit diff stack, innermost last */
+    size_t nframes, frames_cap;
+    kid *kids;         /* pending child work of every open frame, in frame order */
+    size_t nkids, kids_cap;
+    void *scratch;     /* explicit stack for hashing and comparing */
+    size_t scratch_cap;
+    sc_patch_error *err;
+} diff_ctx;
+
+static sc_patch_status fail(diff_ctx *c, sc_patch_status st, const char *reason)
+{
+    if (c->err) {
+        memset(c->err, 0, sizeof *c->err);
+        c->err->status = st;
+        c->err->op_index = -1;
+        snprintf(c->err->reason, sizeof c->err->reason, "%s", reason);
+    }
+    return st;
+}
+
+static sc_patch_status build_table(diff_ctx *c, const cJSON *root, table *t)
+{
+    size_t cap = c->scratch_cap; /* hash_frame slots in scratch (bytes / sizeof) */
+    hash_frame *st = c->scratch;
+    size_t sp = 0;
+    cap /= sizeof(hash_frame);
+
+    if (grow((void **)&t->info, &t->cap, 64, sizeof(node_info)) != 0)
+        return fail(c, SC_PATCH_ENOMEM, "no memory for the side table");
+    t->n = 1;
+    if (!is_container(root) || root->child == NULL) {
+        t->info[0].hash = scalar_hash(root);
+        t->info[0].count = 1;
+        return SC_PATCH_OK;
+    }
+    if (cap < 16) {
+        size_t bytes = c->scratch_cap;
+        if (grow(&c->scratch, &bytes, 16 * sizeof(hash_frame), 1) != 0)
+            return fail(c, SC_PATCH_ENOMEM, "no memory for the walk");
+        c->scratch_cap = bytes;
+        st = c->scratch;
+        cap = bytes / sizeof(hash_frame);
+    }
+    st[sp++] = (hash_frame){root, root->child, 0, 0};
+    while (sp) {
+        hash_frame *top = &st[sp - 1];
+        const cJSON *child = top->next;
+        if (child) {
+            top->next = child->next;
+            if (t->n >= SC_DIFF_MAX_NODES)
+                return fail(c, SC_PATCH_EARG, "document has too many nodes");
+            if (t->n == t->cap && grow((void **)&t->info, &t->cap, t->n + 1, sizeof(node_info)))
+                return fail(c, SC_PATCH_ENOMEM, "no memory for the side table");
+            uint32_t idx = (uint32_t)t->n++;
+            if (is_container(child) && sp >= SC_PATCH_MAX_DEPTH) /* child is level sp + 1 */
+                return fail(c, SC_PATCH_ETOODEEP, "document nested too deeply");
+            if (is_container(child) && child->child) {
+                if (sp == cap) {
+                    size_t bytes = c->scratch_cap;
+                    if (grow(&c->scratch, &bytes, (sp + 1) * sizeof(hash_frame), 1) != 0)
+                        return fail(c, SC_PATCH_ENOMEM, "no memory for the walk");
+                    c->scratch_cap = bytes;
+                    st = c->scratch;
+                    cap = bytes / sizeof(hash_frame);
+                }
+                st[sp++] = (hash_frame){child, child->child, idx, 0};
+            } else {
+                uint64_t h = scalar_hash(child);
+                t->info[idx].hash = h;
+                t->info[idx].count = 1;
+                top->acc = fold(top->acc, type_of(top->node) == cJSON_Object, child->string, h);
+            }
+            continue;
+        }
+        int obj = type_of(top->node) == cJSON_Object;
+        uint64_t h = mix64(top->acc ^ (obj ? TAG_OBJ : TAG_ARR));
+        t->info[top->idx].hash = h;
+        t->info[top->idx].count = (uint32_t)(t->n - top->idx);
+        const cJSON *done = top->node;
+        sp--;
+        if (sp) {
+            hash_frame *parent = &st[sp - 1];
+            parent->acc = fold(parent->acc, type_of(parent->node) == cJSON_Object, done->string, h);
+        }
+    }
+    return SC_PATCH_OK;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Equality of two subtrees
+ * ---------------------------------------------------------------------------------------- */
+
+static int str_eq(const char *x, const char *y)
+{
+    if (x == NULL || y == NULL)
+        return (x ? x : "")[0] == '\0' && (y ? y : "")[0] == '\0';
+    return strcmp(x, y) == 0;
+}
+
+static int scalar_eq(const cJSON *x, const cJSON *y)
+{
+    int t = type_of(x);
+    if (t != type_of(y))
+        return 0;
+    switch (t) {
+    case cJSON_Number: return x->valuedouble == y->valuedouble;
+    case cJSON_String:
+    case cJSON_Raw: return str_eq(x->valuestring, y->valuestring);
+    default: return 1;
+    }
+}
+
+typedef struct pair_frame {
+    const cJSON *x, *y; /* containers being compared */
+} pair_frame;
+
+/* 1 when x and y are equal with object members in the same order; 0 otherwise (including
+ * equal objects whose keys are ordered differently, and allocation failure). */
+static int same_tree(diff_ctx *c, const cJSON *x, const cJSON *y)
+{
+    size_t sp = 0;
+    for (;;) {
+        if (!scalar_eq(x, y))
+            return 0;
+        if (is_container(x) && (x->child || y->child)) {
+            if (!x->child || !y->child)
+                return 0;
+            if ((sp + 1) * sizeof(pair_frame) > c->scratch_cap &&
+                grow(&c->scratch, &c->scratch_cap, (sp + 1) * sizeof(pair_frame), 1) != 0)
+                return 0;
+            ((pair_frame *)c->scratch)[sp++] = (pair_frame){x, y};
+            x = x->child;
+            y = y->child;
+            if (type_of(((pair_frame *)c->scratch)[sp - 1].x) == cJSON_Object &&
+                !str_eq(x->string, y->string))
+                return 0;
+            continue;
+        }
+        for (;;) {
+            if (sp == 0)
+                return 1;
+            pair_frame *top = &((pair_frame *)c->scratch)[sp - 1];
+            if (x->next && y->next) {
+                x = x->next;
+                y = y->next;
+                if (type_of(top->x) == cJSON_Object && !str_eq(x->string, y->string))
+                    return 0;
+                break;
+            }
+            if (x->next || y->next)
+                return 0;
+            x = top->x;
+            y = top->y;
+            sp--;
+        }
+    }
+}
+
+/* 1 when a's node x (table index xi) equals b's node y (yi), as far as the fast checks can
+ * tell: scalars compared directly, containers by hash, node count and a lockstep walk. */
+static int quick_equal(diff_ctx *c, const cJSON *x, uint32_t xi, const cJSON *y, uint32_t yi)
+{
+    if (type_of(x) != type_of(y))
+        return 0;
+    if (!is_container(x))
+        return scalar_eq(x, y);
+    const node_info *p = &c->ta.info[xi], *q = &c->tb.info[yi];
+    return p->hash == q->hash && p->count == q->count && same_tree(c, x, y);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Sinks: where ops go. op() returns the op's serialized size plus one (its separator), or
+ * 0 when out of memory. pos()/truncate() mark and roll back.
+ * ---------------------------------------------------------------------------------------- */
+
+struct sink {
+    size_t (*op)(sink *s, int kind, const char *path, const char *from, const cJSON *value);
+    size_t (*pos)(sink *s);
+    void (*truncate)(sink *s, size_t pos);
+};
+
+static const char *const op_names[] = {"add", "remove", "replace", "move"};
+
+typedef struct buf_sink {
+    sink base;
+    sc_buf *out;
+    size_t first; /* out->len right after the opening '[' */
+} buf_sink;
+
+static size_t buf_op(sink *s, int kind, const char *path, const char *from, const cJSON *value)
+{
+    buf_sink *bs = (buf_sink *)s;
+    sc_buf *o = bs->out;
+    size_t start = o->len;
+    const char *name = op_names[kind];
+    int rc = 0;
+    if (o->len > bs->first)
+        rc |= sc_buf_append(o, ",", 1);
+    rc |= sc_buf_append(o, "{\"op\":\"", 7);
+    rc |= sc_buf_append(o, name, strlen(name));
+    if (kind == OP_MOVE) {
+        rc |= sc_buf_append(o, "\",\"from\":", 9);
+        rc |= sc_buf_append_string(o, from);
+        rc |= sc_buf_append(o, ",\"path\":", 8);
+    } else {
+        rc |= sc_buf_append(o, "\",\"path\":", 9);
+    }
+    rc |= sc_buf_append_string(o, path);
+    if (kind == OP_ADD || kind == OP_REPLACE) {
+        rc |= sc_buf_append(o, ",\"value\":", 9);
+        if (rc == 0 && sc_json_write(o, value) != SC_PATCH_OK)
+            rc = -1;
+    }
+    rc |= sc_buf_append(o, "}", 1);
+    if (rc != 0) {
+        o->len = start;
+        o->data[start] = '\0';
+        return 0;
+    }
+    return o->len - start + (start == bs->first); /* the first op pays for no comma */
+}
+
+static size_t buf_pos(sink *s)
+{
+    return ((buf_sink *)s)->out->len;
+}
+
+static void buf_truncate(sink *s, size_t pos)
+{
+    sc_buf *o = ((buf_sink *)s)->out;
+    o->len = pos;
+    if (o->data)
+        o->data[pos] = '\0';
+}
+
+typedef struct tree_sink {
+    sink base;
+    cJSON *array; /* the patch being built */
+    size_t n;     /* its element count */
+} tree_sink;
+
+static size_t tree_op(sink *s, int kind, const char *path, const char *from, const cJSON *value)
+{
+    tree_sink *ts = (tree_sink *)s;
+    cJSON *op = cJSON_CreateObject();
+    if (op == NULL)
+        return 0;
+    size_t bytes = sizeof("{\"op\":\"\",\"path\":}") - 1 + strlen(op_names[kind]) +
+                   sc_string_size(path) + 1;
+    int ok = cJSON_AddStringToObject(op, "op", op_names[kind]) != NULL;
+    if (ok && kind == OP_MOVE) {
+        ok = cJSON_AddStringToObject(op, "from", from) != NULL;
+        bytes += sizeof(",\"from\":") - 1 + sc_string_size(from);
+    }
+    ok = ok && cJSON_AddStringToObject(op, "path", path) != NULL;
+    if (ok && (kind == OP_ADD || kind == OP_REPLACE)) {
+        cJSON *v = cJSON_Duplicate(value, 1);
+        ok = v != NULL && cJSON_AddItemToObject(op, "value", v);
+        if (v && !ok)
+            cJSON_Delete(v);
+        size_t vs = sc_json_size(value, (size_t)-2);
+        ok = ok && vs != (size_t)-1;
+        bytes += sizeof(",\"value\":") - 1 + vs;
+    }
+    if (!ok || !cJSON_AddItemToArray(ts->array, op)) {
+        cJSON_Delete(op);
+        return 0;
+    }
+    ts->n++;
+    return bytes;
+}
+
+static size_t tree_pos(sink *s)
+{
+    return ((tree_sink *)s)->n;
+}
+
+static void tree_truncate(sink *s, size_t pos)
+{
+    tree_sink *ts = (tree_sink *)s;
+    while (ts->n > pos) {
+        cJSON *last = ts->array->child->prev; /* cJSON keeps the tail in child->prev */
+        cJSON_Delete(cJSON_DetachItemViaPointer(ts->array, last));
+        ts->n--;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Paths
+ * ---------------------------------------------------------------------------------------- */
+
+/* Sets c->path to its first base bytes followed by "/" and a token: key escaped (~0, ~1), or
+ * when key is NULL the decimal index, or "-" when index is SIZE_MAX. */
+static int path_set(diff_ctx *c, size_t base, const char *key, size_t index)
+{
+    size_t need = base + 2 + (key ? 2 * strlen(key) : 24);
+    if (need > c->path_cap && grow((void **)&c->path, &c->path_cap, need, 1) != 0)
+        return -1;
+    char *o = c->path + base;
+    *o++ = '/';
+    if (key) {
+        for (const char *k = key; *k; k++) {
+            if (*k == '~') {
+                *o++ = '~';
+                *o++ = '0';
+            } else if (*k == '/') {
+                *o++ = '~';
+                *o++ = '1';
+            } else {
+                *o++ = *k;
+            }
+        }
+    } else if (index == SIZE_MAX) {
+        *o++ = '-';
+    } else {
+        char tmp[24];
+        size_t n = 0;
+        do {
+            tmp[n++] = (char)('0' + index % 10);
+            index /= 10;
+        } while (index);
+        while (n)
+            *o++ = tmp[--n];
+    }
+    *o = '\0';
+    c->path_len = (size_t)(o - c->path);
+    return 0;
+}
+
+static void path_cut(diff_ctx *c, size_t len)
+{
+    c->path_len = len;
+    c->path[len] = '\0';
+}
+
+/* Emits one op at c->path. 0, or -1 when out of memory. */
+static int emit(diff_ctx *c, int kind, const cJSON *value)
+{
+    size_t n = c->out->op(c->out, kind, c->path, c->from, value);
+    if (n == 0)
+        return -1;
+    c->bytes += n;
+    c->n_ops++;
+    return 0;
+}
+
+/* Size one replace of c->path by value would take (with its separator), or > cap. */
+static size_t replace_size(diff_ctx *c, const cJSON *value, size_t cap)
+{
+    size_t fixed = sizeof("{\"op\":\"replace\",\"path\":,\"value\":}") - 1 + 1 +
+                   sc_string_size(c->path);
+    if (fixed > cap)
+        return cap + 1;
+    size_t v = sc_json_size(value, cap - fixed);
+    if (v == (size_t)-1)
+        return (size_t)-1;
+    return fixed + v;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * The diff stack: frames (open containers) and kids (their pending child work)
+ * ---------------------------------------------------------------------------------------- */
+
+enum { KID_PAIR, KID_ADD };
+
+struct kid {
+    const cJSON *a, *b; /* a's and b's child (a NULL for an add) */
+    uint32_t ai, bi;    /* their table indices */
+    const char *key;    /* path token: object key, or NULL for an index */
+    size_t index;       /* array index token (SIZE_MAX: "-") */
+    int kind;           /* KID_PAIR: diff a against b; KID_ADD: add b */
+};
+
+struct frame {
+    const cJSON *b;      /* b's container, for a replace instead of the ops */
+    size_t path_len;     /* c->path length of this container */
+    size_t kid_begin;    /* this frame's first kid, in c->kids */
+    size_t kid_next;     /* next kid to run, in c->kids */
+    size_t kid_end;      /* one past this frame's last kid */
+    size_t mark_pos;     /* sink position before this container's ops */
+    size_t mark_bytes;   /* c->bytes then */
+    size_t mark_ops;     /* c->n_ops then */
+};
+
+static int push_kid(diff_ctx *c, kid k)
+{
+    if (c->nkids == c->kids_cap && grow((void **)&c->kids, &c->kids_cap, c->nkids + 1, sizeof k))
+        return -1;
+    c->kids[c->nkids++] = k;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Objects
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct member {
+    const cJSON *node; /* a's member */
+    uint32_t idx;      /* its table index */
+    uint32_t used;     /* matched by one of b's members */
+} member;
+
+/* Diffs object a (index ai) against b (bi) whose path is c->path (length base): emits the
+ * removes, queues changed members then adds as kids. */
+static sc_patch_status object_kids(diff_ctx *c, const cJSON *a, uint32_t ai, const cJSON *b,
+                                   uint32_t bi, size_t base)
+{
+    const cJSON *x = a->child, *y = b->child;
+    uint32_t xi = ai + 1, yi = bi + 1;
+    /* Lockstep while the keys agree: the common case costs no table. */
+    while (x && y && str_eq(x->string, y->string)) {
+        if (!quick_equal(c, x, xi, y, yi) &&
+            push_kid(c, (kid){x, y, xi, yi, y->string, 0, KID_PAIR}) != 0)
+            return SC_PATCH_ENOMEM;
+        xi += c->ta.info[xi].count;
+        yi += c->tb.info[yi].count;
+        x = x->next;
+        y = y->next;
+    }
+    if (x == NULL && y == NULL)
+        return SC_PATCH_OK;
+
+    /* The rest of a's members, in order, and a table of their keys. */
+    size_t na = 0, nb = 0;
+    for (const cJSON *p = x; p; p = p->next)
+        na++;
+    for (const cJSON *p = y; p; p = p->next)
+        nb++;
+    sc_patch_status st = SC_PATCH_ENOMEM;
+    size_t slots = 1;
+    while (slots < 2 * na)
+        slots *= 2;
+    member *ms = xmalloc(na * sizeof *ms);
+    uint32_t *match = xmalloc(nb * sizeof *match); /* b member -> a member + 1, or 0 */
+    uint32_t *tab = na > SC_DIFF_SCAN_KEYS ? xmalloc(slots * sizeof *tab) : NULL;
+    if (ms == NULL || match == NULL || (na > SC_DIFF_SCAN_KEYS && tab == NULL))
+        goto out;
+    for (size_t i = 0; i < na; i++, x = x->next) {
+        ms[i] = (member){x, xi, 0};
+        xi += c->ta.info[xi].count;
+    }
+    if (tab) {
+        memset(tab, 0, slots * sizeof *tab);
+        for (size_t i = 0; i < na; i++) {
+            size_t h = (size_t)hash_str(ms[i].node->string, TAG_KEY) & (slots - 1);
+            while (tab[h])
+                h = (h + 1) & (slots - 1);
+            tab[h] = (uint32_t)i + 1;
+        }
+    }
+    /* Match b's members; queue the changed ones (b's order). */
+    const cJSON *q = y;
+    uint32_t qi = yi;
+    for (size_t j = 0; j < nb; j++, q = q->next) {
+        size_t found = 0;
+        if (tab) {
+            size_t h = (size_t)hash_str(q->string, TAG_KEY) & (slots - 1);
+            for (; tab[h]; h = (h + 1) & (slots - 1)) {
+                member *m = &ms[tab[h] - 1];
+                if (!m->used && str_eq(m->node->string, q->string)) {
+                    found = tab[h];
+                    break;
+                }
+            }
+        } else {
+            for (size_t i = 0; i < na; i++)
+                if (!ms[i].used && str_eq(ms[i].node->string, q->string)) {
+                    found = i + 1;
+                    break;
+                }
+        }
+        match[j] = (uint32_t)found;
+        if (found) {
+            member *m = &ms[found - 1];
+            m->used = 1;
+            if (!quick_equal(c, m->node, m->idx, q, qi) &&
+                push_kid(c, (kid){m->node, q, m->idx, qi, q->string, 0, KID_PAIR}) != 0)
+                goto out;
+        }
+        qi += c->tb.info[qi].count;
+    }
+    /* Removes, in a's order: object removes never shift anything. */
+    for (size_t i = 0; i < na; i++) {
+        if (ms[i].used)
+            continue;
+        if (path_set(c, base, ms[i].node->string, 0) != 0 || emit(c, OP_REMOVE, NULL) != 0)
+            goto out;
+    }
+    path_cut(c, base);
+    /* Adds, in b's order, after the changed members. */
+    q = y;
+    qi = yi;
+    for (size_t j = 0; j < nb; j++, q = q->next) {
+        if (!match[j] && push_kid(c, (kid){NULL, q, 0, qi, q->string, 0, KID_ADD}) != 0)
+            goto out;
+        qi += c->tb.info[qi].count;
+    }
+    st = SC_PATCH_OK;
+out:
+    xfree(ms);
+    xfree(match);
+    xfree(tab);
+    return st;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Arrays
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct elem {
+    const cJSON *node; /* the element */
+    uint32_t idx;      /* its table index */
+    uint64_t key;      /* match key: hash of its id, or its full hash */
+} elem;
+
+static uint64_t match_key(diff_ctx *c, const table *t, const cJSON *node, uint32_t idx)
+{
+    const char *id = c->opts.id_key;
+    if (id && type_of(node) == cJSON_Object) {
+        uint32_t mi = idx + 1;
+        for (const cJSON *m = node->child; m; m = m->next) {
+            if (m->string && strcmp(m->string, id) == 0)
+                return mix64(t->info[mi].hash ^ TAG_ID);
+            mi += t->info[mi].count;
+        }
+    }
+    return t->info[idx].hash;
+}
+
+static elem *collect(diff_ctx *c, const table *t, const cJSON *arr, uint32_t idx, size_t *n)
+{
+    size_t count = 0;
+    for (const cJSON *p = arr->child; p; p = p->next)
+        count++;
+    elem *e = xmalloc(count * sizeof *e);
+    if (e == NULL)
+        return NULL;
+    uint32_t i = idx + 1;
+    size_t k = 0;
+    for (const cJSON *p = arr->child; p; p = p->next, k++) {
+        e[k] = (elem){p, i, match_key(c, t, p, i)};
+        i += t->info[i].count;
+    }
+    *n = count;
+    return e;
+}
+
+/* Myers' greedy forward diff of ka[0..n) against kb[0..m), keeping each step's V for the
+ * backtrack. On success fills am[i] = j for matched pairs (others stay -1) and returns 0;
+ * returns 1 when the cost would exceed max_cost, -1 when out of memory. */
+static int myers(const elem *ka, size_t n, const elem *kb, size_t m, size_t max_cost,
+                 int32_t *am)
+{
+    const long N = (long)n, M = (long)m, MAX = N + M;
+    int32_t *v = xmalloc((size_t)(2 * MAX + 3) * sizeof *v);
+    int32_t *trace = NULL;
+    size_t trace_cap = 0, cost = 0;
+    long D = -1;
+    if (v == NULL)
+        return -1;
+    int32_t *V = v + MAX + 1;
+    V[1] = 0;
+    for (long d = 0; d <= MAX; d++) {
+        cost += (size_t)(2 * d + 1);
+        if (cost > max_cost)
+            break;
+        if (grow((void **)&trace, &trace_cap, (size_t)((d + 1) * (d + 1)), sizeof *trace) != 0) {
+            xfree(v);
+            xfree(trace);
+            return -1;
+        }
+        for (long k = -d; k <= d; k += 2) {
+            long x = (k == -d || (k != d && V[k - 1] < V[k + 1])) ? V[k + 1] : V[k - 1] + 1;
+            long y = x - k;
+            long x0 = x;
+            while (x < N && y < M && ka[x].key == kb[y].key) {
+                x++;
+                y++;
+            }
+            cost += (size_t)(x - x0);
+            V[k] = (int32_t)x;
+            if (x >= N && y >= M)
+                D = d;
+        }
+        memcpy(trace + d * d, V - d, (size_t)(2 * d + 1) * sizeof *trace);
+        if (D >= 0)
+            break;
+    }
+    if (D < 0) {
+        xfree(v);
+        xfree(trace);
+        return 1;
+    }
+    long x = N, y = M;
+    for (long d = D; d > 0; d--) {
+        const int32_t *P = trace + (d - 1) * (d - 1) + (d - 1); /* V after step d-1, at k=0 */
+        long k = x - y;
+        long pk = (k == -d || (k != d && P[k - 1] < P[k + 1])) ? k + 1 : k - 1;
+        long px = P[pk], py = px - pk;
+        long sx = pk == k + 1 ? px : px + 1; /* where the snake of step d starts */
+        long sy = sx - k;
+        while (x > sx && y > sy) {
+            x--;
+            y--;
+            am[x] = (int32_t)y;
+        }
+        x = px;
+        y = py;
+    }
+    while (x > 0 && y > 0) {
+        x--;
+        y--;
+        am[x] = (int32_t)y;
+    }
+    xfree(v);
+    xfree(trace);
+    return 0;
+}
+
+/* Fenwick tree over n counters: add and prefix sums in O(log n). */
+static void fen_add(int32_t *f, size_t n, size_t i, int32_t delta)
+{
+    for (i++; i <= n; i += i & (~i + 1))
+        f[i - 1] += delta;
+}
+
+static long fen_sum(const int32_t *f, size_t i) /* sum of counters [0, i) */
+{
+    long s = 0;
+    for (; i > 0; i -= i & (~i + 1))
+        s += f[i - 1];
+    return s;
+}
+
+/* Diffs array a against b at c->path (length base): emits removes, moves and adds, and
+ * queues the inner diffs of matched elements under their final index. */
+static sc_patch_status array_kids(diff_ctx *c, const cJSON *a, uint32_t ai, const cJSON *b,
+                                  uint32_t bi, size_t base)
+{
+    sc_patch_status st = SC_PATCH_ENOMEM;
+    size_t na = 0, nb = 0;
+    elem *ea = collect(c, &c->ta, a, ai, &na);
+    elem *eb = ea ? collect(c, &c->tb, b, bi, &nb) : NULL;
+    int32_t *am = NULL, *bm = NULL, *amv = NULL, *bmv = NULL, *fa = NULL, *fg = NULL;
+    int32_t *ganch = NULL, *settled = NULL;
+    uint32_t *tab = NULL, *chain = NULL;
+    if (eb == NULL)
+        goto out;
+
+    size_t p = 0, s = 0;
+    while (p < na && p < nb && ea[p].key == eb[p].key)
+        p++;
+    while (s < na - p && s < nb - p && ea[na - 1 - s].key == eb[nb - 1 - s].key)
+        s++;
+    const size_t n = na - p - s, m = nb - p - s;
+    const elem *ka = ea + p, *kb = eb + p;
+
+    am = xmalloc(n * sizeof *am);   /* a middle -> b middle anchor, or -1 */
+    bm = xmalloc(m * sizeof *bm);   /* b middle -> a middle anchor, or -1 */
+    amv = xmalloc(n * sizeof *amv); /* a middle -> b middle it moves to, or -1 */
+    bmv = xmalloc(m * sizeof *bmv); /* b middle -> a middle it moves from, or -1 */
+    if (!am || !bm || !amv || !bmv)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        am[i] = amv[i] = -1;
+    for (size_t j = 0; j < m; j++)
+        bm[j] = bmv[j] = -1;
+
+    size_t n_moves = 0;
+    if (n && m) {
+        int r = myers(ka, n, kb, m, c->opts.max_edit_cost, am);
+        if (r < 0)
+            goto out;
+        if (r > 0) {
+            /* Too many edits to search: match positionally (step 5 may replace it all). */
+            for (size_t i = 0; i < n && i < m; i++)
+                am[i] = (int32_t)i;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (am[i] >= 0)
+                bm[am[i]] = (int32_t)i;
+
+        /* Moves: an unmatched a element whose key an unmatched b element has. */
+        if (r == 0 && c->opts.use_move) {
+            size_t slots = 1;
+            while (slots < 2 * n)
+                slots *= 2;
+            /* tab[h]: an element with the slot's key (+1; stays, so probing still works),
+             * tab[slots + h]: the next unused one of that key's chain (+1, 0 when used up). */
+            tab = xmalloc(2 * slots * sizeof *tab);
+            chain = xmalloc(n * sizeof *chain);
+            if (!tab || !chain)
+                goto out;
+            memset(tab, 0, 2 * slots * sizeof *tab);
+            /* Each slot heads a chain of a's unmatched elements with one key, in a's order. */
+            for (size_t i = n; i-- > 0;) {
+                if (am[i] >= 0)
+                    continue;
+                size_t h = (size_t)ka[i].key & (slots - 1);
+                while (tab[h] && ka[tab[h] - 1].key != ka[i].key)
+                    h = (h + 1) & (slots - 1);
+                chain[i] = tab[slots + h];
+                tab[h] = tab[slots + h] = (uint32_t)i + 1;
+            }
+            for (size_t j = 0; j < m; j++) {
+                if (bm[j] >= 0)
+                    continue;
+                size_t h = (size_t)kb[j].key & (slots - 1);
+                while (tab[h] && ka[tab[h] - 1].key != kb[j].key)
+                    h = (h + 1) & (slots - 1);
+                if (tab[slots + h] == 0)
+                    continue;
+                uint32_t i = tab[slots + h] - 1;
+                tab[slots + h] = chain[i];
+                amv[i] = (int32_t)j;
+                bmv[j] = (int32_t)i;
+                n_moves++;
+            }
+        }
+
+        /* Pair the leftover deletions and insertions between the same anchors: a "set". */
+        size_t i = 0, j = 0;
+        for (;;) {
+            size_t ia = i, jb = j;
+            while (ia < n && am[ia] < 0)
+                ia++;
+            while (jb < m && bm[jb] < 0)
+                jb++;
+            size_t x = i, y = j;
+            for (;;) {
+                while (x < ia && (am[x] >= 0 || amv[x] >= 0))
+                    x++;
+                while (y < jb && (bm[y] >= 0 || bmv[y] >= 0))
+                    y++;
+                if (x == ia || y == jb)
+                    break;
+                am[x] = (int32_t)y;
+                bm[y] = (int32_t)x;
+                x++;
+                y++;
+            }
+            if (ia >= n || jb >= m)
+                break;
+            /* ia and jb are one anchor; but pairs just made inside this gap may sit before
+             * them, so continue after the anchor. */
+            i = ia + 1;
+            j = jb + 1;
+        }
+    }
+
+    /* 1. Removes, from the highest index down, so no index shifts under a later one. */
+    size_t cur = n; /* current length of the middle part */
+    for (size_t i = n; i-- > 0;) {
+        if (am[i] >= 0 || amv[i] >= 0)
+            continue;
+        if (path_set(c, base, NULL, p + i) != 0 || emit(c, OP_REMOVE, NULL) != 0)
+            goto out;
+        cur--;
+    }
+
+    /* 2. Moves, in b's order. Anchors (matched pairs) split the middle into gaps 0..L; each
+     * gap holds moved elements already in place (settled, in b's order) followed by those
+     * still to move (in a's order). fg counts a gap's present non-anchor elements, fa marks
+     * a's elements still to move; together they give any element's current index. */
+    if (n_moves) {
+        size_t L = 0;
+        for (size_t i = 0; i < n; i++)
+            L += am[i] >= 0;
+        size_t G = L + 1;
+        fa = xmalloc(n * sizeof *fa);
+        fg = xmalloc(G * sizeof *fg);
+        ganch = xmalloc(G * sizeof *ganch); /* gap g starts at a's index ganch[g] */
+        settled = xmalloc(G * sizeof *settled);
+        int32_t *gap_a = xmalloc(n * sizeof *gap_a);
+        int32_t *gap_b = xmalloc(m * sizeof *gap_b);
+        if (!fa || !fg || !ganch || !settled || !gap_a || !gap_b) {
+            xfree(gap_a);
+            xfree(gap_b);
+            goto out;
+        }
+        memset(fa, 0, n * sizeof *fa);
+        memset(fg, 0, G * sizeof *fg);
+        memset(settled, 0, G * sizeof *settled);
+        size_t g = 0;
+        ganch[0] = 0;
+        for (size_t i = 0; i < n; i++) {
+            gap_a[i] = (int32_t)g;
+            if (am[i] >= 0)
+                ganch[++g] = (int32_t)i + 1;
+            else if (amv[i] >= 0) {
+                fen_add(fa, n, i, 1);
+                fen_add(fg, G, g, 1);
+            }
+        }
+        g = 0;
+        for (size_t j = 0; j < m; j++) {
+            gap_b[j] = (int32_t)g;
+            if (bm[j] >= 0)
+                g++;
+        }
+        for (size_t j = 0; j < m; j++) {
+            if (bmv[j] < 0)
+                continue;
+            size_t i = (size_t)bmv[j];
+            size_t gs = (size_t)gap_a[i], gt = (size_t)gap_b[j];
+            long from = (long)gs + fen_sum(fg, gs) + settled[gs] +
+                        (fen_sum(fa, i) - fen_sum(fa, (size_t)ganch[gs]));
+            fen_add(fa, n, i, -1);
+            fen_add(fg, G, gs, -1);
+            long to = (long)gt + fen_sum(fg, gt) + settled[gt];
+            settled[gt]++;
+            fen_add(fg, G, gt, 1);
+            if (from == to)
+                continue;
+            int rc = path_set(c, base, NULL, p + (size_t)from);
+            if (rc == 0 && c->path_len + 1 > c->from_cap)
+                rc = grow((void **)&c->from, &c->from_cap, c->path_len + 1, 1);
+            if (rc == 0) {
+                memcpy(c->from, c->path, c->path_len + 1);
+                int end = s == 0 && (size_t)to == cur - 1;
+                rc = path_set(c, base, NULL, end ? SIZE_MAX : p + (size_t)to);
+            }
+            if (rc != 0 || emit(c, OP_MOVE, NULL) != 0) {
+                xfree(gap_a);
+                xfree(gap_b);
+                goto out;
+            }
+        }
+        xfree(gap_a);
+        xfree(gap_b);
+    }
+
+    /* 3. Adds, in b's order: everything before b[j] is in place, so b[j] goes at j. */
+    for (size_t j = 0; j < m; j++) {
+        if (bm[j] >= 0 || bmv[j] >= 0)
+            continue;
+        int end = p + j == p + cur + s;
+        if (path_set(c, base, NULL, end ? SIZE_MAX : p + j) != 0 ||
+            emit(c, OP_ADD, kb[j].node) != 0)
+            goto out;
+        cur++;
+    }
+    path_cut(c, base);
+
+    /* 4. Inner diffs of matched and moved elements, at their final index. */
+    for (size_t j = 0; j < nb; j++) {
+        const elem *x;
+        if (j < p)
+            x = &ea[j];
+        else if (j >= p + m)
+            x = &ea[na - (nb - j)];
+        else if (bm[j - p] >= 0)
+            x = &ka[bm[j - p]];
+        else if (bmv[j - p] >= 0)
+            x = &ka[bmv[j - p]];
+        else
+            continue;
+        const elem *y = &eb[j];
+        if (quick_equal(c, x->node, x->idx, y->node, y->idx))
+            continue;
+        if (push_kid(c, (kid){x->node, y->node, x->idx, y->idx, NULL, j, KID_PAIR}) != 0)
+            goto out;
+    }
+    st = SC_PATCH_OK;
+out:
+    xfree(ea);
+    xfree(eb);
+    xfree(am);
+    xfree(bm);
+    xfree(amv);
+    xfree(bmv);
+    xfree(fa);
+    xfree(fg);
+    xfree(ganch);
+    xfree(settled);
+    xfree(tab);
+    xfree(chain);
+    return st;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * The driver
+ * ---------------------------------------------------------------------------------------- */
+
+/* Diffs a (ai) against b (bi), known to differ, at c->path: a replace for scalars and type
+ * changes, else a new frame whose kids the main loop runs. */
+static sc_patch_status open_pair(diff_ctx *c, const cJSON *a, uint32_t ai, const cJSON *b,
+                                 uint32_t bi)
+{
+    if (type_of(a) != type_of(b) || !is_container(a))
+        return emit(c, OP_REPLACE, b) == 0 ? SC_PATCH_OK : SC_PATCH_ENOMEM;
+    if (c->nframes >= SC_PATCH_MAX_DEPTH)
+        return fail(c, SC_PATCH_ETOODEEP, "document nested too deeply");
+    if (c->nframes == c->frames_cap &&
+        grow((void **)&c->frames, &c->frames_cap, c->nframes + 1, sizeof(frame)) != 0)
+        return SC_PATCH_ENOMEM;
+    frame f = {b, c->path_len, c->nkids, c->nkids, 0, c->out->pos(c->out), c->bytes, c->n_ops};
+    sc_patch_status st = type_of(a) == cJSON_Object ? object_kids(c, a, ai, b, bi, c->path_len)
+                                                    : array_kids(c, a, ai, b, bi, c->path_len);
+    if (st != SC_PATCH_OK)
+        return st;
+    path_cut(c, f.path_len);
+    f.kid_end = c->nkids;
+    c->frames[c->nframes++] = f;
+    return SC_PATCH_OK;
+}
+
+/* Rolls the ops of frame f back and replaces its container when that is smaller. At the
+ * root (*root_replaced set) only reports that the replace would win. */
+static sc_patch_status close_frame(diff_ctx *c, const frame *f, int *root_replaced)
+{
+    size_t ops = c->bytes - f->mark_bytes;
+    size_t n = c->n_ops - f->mark_ops;
+    if (n == 0)
+        return SC_PATCH_OK;
+    path_cut(c, f->path_len);
+    size_t rep = replace_size(c, f->b, ops);
+    if (rep == (size_t)-1)
+        return SC_PATCH_ENOMEM;
+    if (rep > ops || (rep == ops && n == 1))
+        return SC_PATCH_OK;
+    if (f->path_len == 0) {
+        *root_replaced = 1;
+        return SC_PATCH_OK;
+    }
+    c->out->truncate(c->out, f->mark_pos);
+    c->bytes = f->mark_bytes;
+    c->n_ops = f->mark_ops;
+    return emit(c, OP_REPLACE, f->b) == 0 ? SC_PATCH_OK : SC_PATCH_ENOMEM;
+}
+
+static sc_patch_status run(diff_ctx *c, const cJSON *a, const cJSON *b)
+{
+    sc_patch_status st = build_table(c, a, &c->ta);
+    if (st == SC_PATCH_OK)
+        st = build_table(c, b, &c->tb);
+    if (st != SC_PATCH_OK)
+        return st;
+    if (grow((void **)&c->path, &c->path_cap, 64, 1) != 0)
+        return SC_PATCH_ENOMEM;
+    c->path[0] = '\0';
+    c->path_len = 0;
+    if (quick_equal(c, a, 0, b, 0))
+        return SC_PATCH_OK;
+
+    size_t mark = c->out->pos(c->out);
+    int root_replaced = 0;
+    if (type_of(a) != type_of(b) || !is_container(a)) {
+        root_replaced = 1;
+    } else {
+        st = open_pair(c, a, 0, b, 0);
+        while (st == SC_PATCH_OK && c->nframes) {
+            frame *f = &c->frames[c->nframes - 1];
+            if (f->kid_next < f->kid_end) {
+                kid k = c->kids[f->kid_next++];
+                if (path_set(c, f->path_len, k.key, k.index) != 0)
+                    st = SC_PATCH_ENOMEM;
+                else if (k.kind == KID_ADD)
+                    st = emit(c, OP_ADD, k.b) == 0 ? SC_PATCH_OK : SC_PATCH_ENOMEM;
+                else
+                    st = open_pair(c, k.a, k.ai, k.b, k.bi);
+                continue;
+            }
+            frame done = *f;
+            c->nframes--;
+            c->nkids = done.kid_begin; /* its kids are done; its parent's end there */
+            st = close_frame(c, &done, &root_replaced);
+        }
+    }
+    if (st != SC_PATCH_OK)
+        return st;
+    if (root_replaced) {
+        c->out->truncate(c->out, mark);
+        c->bytes = 0;
+        c->n_ops = 0;
+        if (!c->opts.allow_root)
+            return fail(c, SC_PATCH_EROOT, "the change replaces the whole document");
+        path_cut(c, 0);
+        return emit(c, OP_REPLACE, b) == 0 ? SC_PATCH_OK : SC_PATCH_ENOMEM;
+    }
+    return SC_PATCH_OK;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Public entry points
+ * ---------------------------------------------------------------------------------------- */
+
+void sc_diff_options_init(sc_diff_options *opts)
+{
+    if (opts == NULL)
+        return;
+    memset(opts, 0, sizeof *opts);
+    opts->struct_size = sizeof *opts;
+    opts->id_key = "id";
+    opts->max_edit_cost = SC_DIFF_DEFAULT_MAX_EDIT_COST;
+    opts->allow_root = 0;
+    opts->use_move = 1;
+}
+
+/* Runs the diff of a against b into sink out. */
+static sc_patch_status diff_into(const cJSON *a, const cJSON *b, const sc_diff_options *opts,
+                                 sink *out, size_t *n_ops, sc_patch_error *err)
+{
+    diff_ctx c;
+    memset(&c, 0, sizeof c);
+    c.err = err;
+    c.out = out;
+    sc_diff_options_init(&c.opts);
+    if (opts) {
+        /* A caller built against an older, smaller struct gets defaults for the rest. */
+        if (opts->struct_size < offsetof(sc_diff_options, id_key) + sizeof opts->id_key)
+            return fail(&c, SC_PATCH_EARG, "sc_diff_options.struct_size is not set");
+        size_t n = opts->struct_size < sizeof c.opts ? opts->struct_size : sizeof c.opts;
+        memcpy(&c.opts, opts, n);
+        c.opts.struct_size = sizeof c.opts;
+    }
+    if (a == NULL || b == NULL)
+        return fail(&c, SC_PATCH_EARG, "a and b must not be NULL");
+    sc_patch_status st = run(&c, a, b);
+    if (st != SC_PATCH_OK && (err == NULL || err->status != st))
+        fail(&c, st, sc_patch_strerror(st));
+    if (st == SC_PATCH_OK && n_ops)
+        *n_ops = c.n_ops;
+    xfree(c.ta.info);
+    xfree(c.tb.info);
+    xfree(c.path);
+    xfree(c.from);
+    xfree(c.frames);
+    xfree(c.kids);
+    xfree(c.scratch);
+    return st;
+}
+
+sc_patch_status sc_diff(const cJSON *a, const cJSON *b, const sc_diff_options *opts, cJSON **out,
+                        sc_patch_error *err)
+{
+    if (out == NULL) {
+        if (err) {
+            memset(err, 0, sizeof *err);
+            err->status = SC_PATCH_EARG;
+            err->op_index = -1;
+            snprintf(err->reason, sizeof err->reason, "out must not be NULL");
+        }
+        return SC_PATCH_EARG;
+    }
+    *out = NULL;
+    tree_sink ts = {{tree_op, tree_pos, tree_truncate}, cJSON_CreateArray(), 0};
+    if (ts.array == NULL) {
+        if (err) {
+            memset(err, 0, sizeof *err);
+            err->status = SC_PATCH_ENOMEM;
+            err->op_index = -1;
+        }
+        return SC_PATCH_ENOMEM;
+    }
+    sc_patch_status st = diff_into(a, b, opts, &ts.base, NULL, err);
+    if (st != SC_PATCH_OK) {
+        cJSON_Delete(ts.array);
+        return st;
+    }
+    *out = ts.array;
+    return SC_PATCH_OK;
+}
+
+sc_patch_status sc_diff_to_buf(const cJSON *a, const cJSON *b, const sc_diff_options *opts,
+                               sc_buf *out, size_t *n_ops, sc_patch_error *err)
+{
+    if (out == NULL) {
+        if (err) {
+            memset(err, 0, sizeof *err);
+            err->status = SC_PATCH_EARG;
+            err->op_index = -1;
+            snprintf(err->reason, sizeof err->reason, "out must not be NULL");
+        }
+        return SC_PATCH_EARG;
+    }
+    size_t start = out->len;
+    if (sc_buf_append(out, "[", 1) != 0)
+        return SC_PATCH_ENOMEM;
+    buf_sink bs = {{buf_op, buf_pos, buf_truncate}, out, out->len};
+    sc_patch_status st = diff_into(a, b, opts, &bs.base, n_ops, err);
+    if (st == SC_PATCH_OK && sc_buf_append(out, "]", 1) != 0)
+        st = SC_PATCH_ENOMEM;
+    if (st != SC_PATCH_OK) {
+        out->len = start;
+        if (out->data)
+            out->data[start] = '\0';
+    }
+    return st;
+}

@@ -1,0 +1,402 @@
+/*
+ * write.c -- sc_buf and a compact JSON writer that prints the bytes cJSON_PrintUnformatted()
+ * prints (cJSON 1.7.x), without cJSON's intermediate allocations.
+ *
+ * Why not call cJSON_PrintUnformatted(): the diff streams operations into one buffer, and
+ * printing each value into its own malloc'd string then copying it costs an allocation and a
+ * copy per value. This writer appends straight into the caller's buffer.
+ *
+ * Byte equality with cJSON (tests/patch/test_write.c checks it on many values):
+ *   - numbers: NaN and infinities print "null"; others print with "%1.15g", or "%1.17g" when
+ *     the 15-digit form does not read back within a relative DBL_EPSILON (cJSON's
+ *     compare_double). The locale's decimal point becomes '.'. (cJSON 1.7.15 ignores valueint
+ *     when printing; later versions print "%d" when valuedouble equals valueint, which differs
+ *     only for -0. The test checks against the cJSON it is linked with.)
+ *   - strings: '"' '\\' '\b' '\f' '\n' '\r' '\t' get two-character escapes, other bytes below
+ *     0x20 print as \u00xx (lowercase hex); everything else, UTF-8 included, is copied.
+ *     A NULL valuestring or key prints "".
+ *   - raw items print their text verbatim; no whitespace anywhere.
+ *
+ * Complexity: linear in the output. Containers are walked with an explicit stack (a few
+ * pointers per level; the first SC_WRITE_LOCAL_DEPTH levels on the C stack, deeper ones on the
+ * heap), so nesting costs no C recursion: the server runs on ~100 KiB thread stacks. Nesting
+ * deeper than SC_PATCH_MAX_DEPTH fails with SC_PATCH_ETOODEEP.
+ */
+#include <float.h>
+#include <locale.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "write.h"
+
+/* Levels of nesting tracked on the C stack before the writer moves its stack to the heap:
+ * 32 pointers (256 bytes) cover almost every real document without an allocation. */
+#define SC_WRITE_LOCAL_DEPTH 32
+
+/* Smallest allocation of a buffer, so that small patches do not regrow several times. */
+#define SC_BUF_MIN_CAP 256
+
+int sc_buf_reserve(sc_buf *buf, size_t extra)
+{
+    if (buf->cap - buf->len > extra) /* strictly: keep a byte for the NUL */
+        return 0;
+    if (extra > (size_t)-1 / 2 - buf->len - 1)
+        return -1;
+    size_t need = buf->len + extra + 1;
+    size_t cap = buf->cap ? buf->cap : SC_BUF_MIN_CAP;
+    while (cap < need)
+        cap *= 2;
+    /* cJSON's hooks offer no realloc; growth is geometric, so copies stay linear overall. */
+    char *data = cJSON_malloc(cap);
+    if (data == NULL)
+        return -1;
+    if (buf->len)
+        memcpy(data, buf->data, buf->len);
+    data[buf->len] = '\0';
+    if (buf->data)
+        cJSON_free(buf->data);
+    buf->data = data;
+    buf->cap = cap;
+    return 0;
+}
+
+int sc_buf_append(sc_buf *buf, const char *bytes, size_t n)
+{
+    if (sc_buf_reserve(buf, n) != 0)
+        return -1;
+    memcpy(buf->data + buf->len, bytes, n);
+    buf->len += n;
+    buf->data[buf->len] = '\0';
+    return 0;
+}
+
+void sc_buf_free(sc_buf *buf)
+{
+    if (buf == NULL)
+        return;
+    if (buf->data)
+        cJSON_free(buf->data);
+    buf->data = NULL;
+    buf->len = 0;
+    buf->cap = 0;
+}
+
+/* cJSON's compare_double: equal within a relative DBL_EPSILON. */
+static int close_enough(double a, double b)
+{
+    double max = fabs(a) > fabs(b) ? fabs(a) : fabs(b);
+    return fabs(a - b) <= max * DBL_EPSILON;
+}
+
+static size_t format_int(int v, char *out)
+{
+    char tmp[16];
+    size_t n = 0;
+    /* Through unsigned so INT_MIN negates without overflow. */
+    unsigned int u = v < 0 ? 0u - (unsigned int)v : (unsigned int)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10u);
+        u /= 10u;
+    } while (u);
+    size_t len = 0;
+    if (v < 0)
+        out[len++] = '-';
+    while (n)
+        out[len++] = tmp[--n];
+    out[len] = '\0';
+    return len;
+}
+
+size_t sc_number_format(const cJSON *item, char *out)
+{
+    double d = item->valuedouble;
+    if (isnan(d) || isinf(d)) {
+        memcpy(out, "null", 5);
+        return 4;
+    }
+    /* cJSON 1.7.15 prints every number with "%1.15g" first; an integral value below 1e15
+     * prints as its plain digits then, which format_int does without snprintf. -0 keeps its
+     * sign ("-0"), as "%g" does. */
+    if (d == floor(d) && fabs(d) < 1e9) {
+        if (d == 0 && signbit(d)) {
+            memcpy(out, "-0", 3);
+            return 2;
+        }
+        return format_int((int)d, out);
+    }
+    int len = snprintf(out, SC_NUMBER_BUF, "%1.15g", d);
+    /* strtod reads exactly what cJSON's sscanf("%lg") reads, faster. */
+    char *end = NULL;
+    double test = strtod(out, &end);
+    if (end == out || !close_enough(test, d))
+        len = snprintf(out, SC_NUMBER_BUF, "%1.17g", d);
+    if (len < 0)
+        len = 0;
+    const struct lconv *lc = localeconv();
+    char point = (lc && lc->decimal_point) ? lc->decimal_point[0] : '.';
+    if (point != '.') {
+        for (int i = 0; i < len; i++)
+            if (out[i] == point)
+                out[i] = '.';
+    }
+    return (size_t)len;
+}
+
+/* Extra bytes the escape of byte c needs beyond the byte itself: 1 for a two-character escape,
+ * 5 for \u00xx, 0 when copied as is. */
+static const unsigned char escape_extra[256] = {
+    [0x00] = 5, [0x01] = 5, [0x02] = 5, [0x03] = 5, [0x04] = 5, [0x05] = 5, [0x06] = 5,
+    [0x07] = 5, [0x08] = 1 /* \b */, [0x09] = 1 /* \t */, [0x0a] = 1 /* \n */, [0x0b] = 5,
+    [0x0c] = 1 /* \f */, [0x0d] = 1 /* \r */, [0x0e] = 5, [0x0f] = 5, [0x10] = 5, [0x11] = 5,
+    [0x12] = 5, [0x13] = 5, [0x14] = 5, [0x15] = 5, [0x16] = 5, [0x17] = 5, [0x18] = 5,
+    [0x19] = 5, [0x1a] = 5, [0x1b] = 5, [0x1c] = 5, [0x1d] = 5, [0x1e] = 5, [0x1f] = 5,
+    ['"'] = 1, ['\\'] = 1,
+};
+
+size_t sc_string_size(const char *s)
+{
+    if (s == NULL)
+        return 2;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = 0, extra = 0;
+    for (; p[n]; n++)
+        extra += escape_extra[p[n]];
+    return n + extra + 2;
+}
+
+int sc_buf_append_string(sc_buf *buf, const char *s)
+{
+    if (s == NULL)
+        return sc_buf_append(buf, "\"\"", 2);
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = 0, extra = 0;
+    for (; p[n]; n++)
+        extra += escape_extra[p[n]];
+    if (sc_buf_reserve(buf, n + extra + 2) != 0)
+        return -1;
+    char *o = buf->data + buf->len;
+    *o++ = '"';
+    if (extra == 0) {
+        memcpy(o, s, n);
+        o += n;
+    } else {
+        static const char hex[] = "0123456789abcdef";
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = p[i];
+            if (escape_extra[c] == 0) {
+                *o++ = (char)c;
+                continue;
+            }
+            *o++ = '\\';
+            switch (c) {
+            case '"': *o++ = '"'; break;
+            case '\\': *o++ = '\\'; break;
+            case '\b': *o++ = 'b'; break;
+            case '\f': *o++ = 'f'; break;
+            case '\n': *o++ = 'n'; break;
+            case '\r': *o++ = 'r'; break;
+            case '\t': *o++ = 't'; break;
+            default:
+                *o++ = 'u';
+                *o++ = '0';
+                *o++ = '0';
+                *o++ = hex[c >> 4];
+                *o++ = hex[c & 15];
+                break;
+            }
+        }
+    }
+    *o++ = '"';
+    buf->len = (size_t)(o - buf->data);
+    buf->data[buf->len] = '\0';
+    return 0;
+}
+
+size_t sc_scalar_size(const cJSON *item)
+{
+    char num[SC_NUMBER_BUF];
+    switch (item->type & 0xFF) {
+    case cJSON_NULL: return 4;
+    case cJSON_False: return 5;
+    case cJSON_True: return 4;
+    case cJSON_Number: return sc_number_format(item, num);
+    case cJSON_String: return sc_string_size(item->valuestring);
+    case cJSON_Raw: return item->valuestring ? strlen(item->valuestring) : 0;
+    default: return 0;
+    }
+}
+
+/* Appends one scalar; returns 0, -1 (out of memory) or -2 (not printable: invalid type or
+ * raw without text, where cJSON's printer fails too). */
+static int write_scalar(sc_buf *out, const cJSON *item)
+{
+    char num[SC_NUMBER_BUF];
+    switch (item->type & 0xFF) {
+    case cJSON_NULL: return sc_buf_append(out, "null", 4);
+    case cJSON_False: return sc_buf_append(out, "false", 5);
+    case cJSON_True: return sc_buf_append(out, "true", 4);
+    case cJSON_Number: return sc_buf_append(out, num, sc_number_format(item, num));
+    case cJSON_String: return sc_buf_append_string(out, item->valuestring);
+    case cJSON_Raw:
+        if (item->valuestring == NULL)
+            return -2;
+        return sc_buf_append(out, item->valuestring, strlen(item->valuestring));
+    default: return -2;
+    }
+}
+
+static int is_container(const cJSON *item)
+{
+    int t = item->type & 0xFF;
+    return t == cJSON_Array || t == cJSON_Object;
+}
+
+sc_patch_status sc_json_write(sc_buf *out, const cJSON *item)
+{
+    if (out == NULL || item == NULL)
+        return SC_PATCH_EARG;
+    const size_t start = out->len;
+    const cJSON *local[SC_WRITE_LOCAL_DEPTH];
+    const cJSON **stack = local; /* open containers, innermost last */
+    size_t cap = SC_WRITE_LOCAL_DEPTH, depth = 0;
+    sc_patch_status st = SC_PATCH_OK;
+    int rc = 0;
+    const cJSON *cur = item;
+
+    for (;;) {
+        /* Print cur: a scalar whole, or a container's opening (and its first child's key). */
+        if (is_container(cur)) {
+            int obj = (cur->type & 0xFF) == cJSON_Object;
+            if (depth == SC_PATCH_MAX_DEPTH) { /* cur would be level MAX + 1 */
+                st = SC_PATCH_ETOODEEP;
+                goto fail;
+            }
+            if (cur->child == NULL) {
+                rc = sc_buf_append(out, obj ? "{}" : "[]", 2);
+            } else {
+                if (depth == cap) {
+                    const cJSON **grown = cJSON_malloc(2 * cap * sizeof *grown);
+                    if (grown == NULL) {
+                        st = SC_PATCH_ENOMEM;
+                        goto fail;
+                    }
+                    memcpy(grown, stack, depth * sizeof *grown);
+                    if (stack != local)
+                        cJSON_free((void *)stack);
+                    stack = grown;
+                    cap *= 2;
+                }
+                stack[depth++] = cur;
+                rc = sc_buf_append(out, obj ? "{" : "[", 1);
+                cur = cur->child;
+                if (rc == 0 && obj) {
+                    rc = sc_buf_append_string(out, cur->string);
+                    if (rc == 0)
+                        rc = sc_buf_append(out, ":", 1);
+                }
+                if (rc != 0)
+                    goto fail_rc;
+                continue;
+            }
+        } else {
+            rc = write_scalar(out, cur);
+        }
+        if (rc != 0)
+            goto fail_rc;
+        /* Move on: the next sibling, or close containers until one has a next sibling. */
+        for (;;) {
+            if (depth == 0)
+                goto done;
+            const cJSON *parent = stack[depth - 1];
+            if (cur->next) {
+                cur = cur->next;
+                rc = sc_buf_append(out, ",", 1);
+                if (rc == 0 && (parent->type & 0xFF) == cJSON_Object) {
+                    rc = sc_buf_append_string(out, cur->string);
+                    if (rc == 0)
+                        rc = sc_buf_append(out, ":", 1);
+                }
+                if (rc != 0)
+                    goto fail_rc;
+                break;
+            }
+            rc = sc_buf_append(out, (parent->type & 0xFF) == cJSON_Object ? "}" : "]", 1);
+            if (rc != 0)
+                goto fail_rc;
+            cur = parent;
+            depth--;
+        }
+    }
+done:
+    if (stack != local)
+        cJSON_free((void *)stack);
+    return SC_PATCH_OK;
+fail_rc:
+    st = rc == -2 ? SC_PATCH_EARG : SC_PATCH_ENOMEM;
+fail:
+    if (stack != local)
+        cJSON_free((void *)stack);
+    out->len = start;
+    if (out->data)
+        out->data[start] = '\0';
+    return st;
+}
+
+size_t sc_json_size(const cJSON *item, size_t cap)
+{
+    const cJSON *local[SC_WRITE_LOCAL_DEPTH];
+    const cJSON **stack = local; /* open containers, innermost last */
+    size_t scap = SC_WRITE_LOCAL_DEPTH, depth = 0, total = 0;
+    const cJSON *cur = item;
+
+    for (;;) {
+        if (is_container(cur) && depth == SC_PATCH_MAX_DEPTH)
+            goto fail;
+        if (is_container(cur) && cur->child != NULL) {
+            if (depth == scap) {
+                const cJSON **grown = cJSON_malloc(2 * scap * sizeof *grown);
+                if (grown == NULL)
+                    goto fail;
+                memcpy(grown, stack, depth * sizeof *grown);
+                if (stack != local)
+                    cJSON_free((void *)stack);
+                stack = grown;
+                scap *= 2;
+            }
+            stack[depth++] = cur;
+            total += 1; /* the opening bracket */
+            cur = cur->child;
+            if ((stack[depth - 1]->type & 0xFF) == cJSON_Object)
+                total += sc_string_size(cur->string) + 1;
+            continue;
+        }
+        total += is_container(cur) ? 2 : sc_scalar_size(cur);
+        if (total > cap)
+            goto out;
+        for (;;) {
+            if (depth == 0)
+                goto out;
+            const cJSON *parent = stack[depth - 1];
+            if (cur->next) {
+                cur = cur->next;
+                total += 1;
+                if ((parent->type & 0xFF) == cJSON_Object)
+                    total += sc_string_size(cur->string) + 1;
+                break;
+            }
+            total += 1; /* the closing bracket */
+            cur = parent;
+            depth--;
+        }
+    }
+out:
+    if (stack != local)
+        cJSON_free((void *)stack);
+    return total;
+fail:
+    if (stack != local)
+        cJSON_free((void *)stack);
+    return (size_t)-1;
+}

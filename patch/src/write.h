@@ -1,0 +1,41 @@
+/*
+ * write.h -- private: the byte buffer and the compact-JSON writer's pieces that diff.c shares
+ * (sizes of serialized scalars, appending raw bytes). Not part of the public API.
+ */
+#ifndef SC_PATCH_WRITE_H
+#define SC_PATCH_WRITE_H
+
+#include <stddef.h>
+
+#include "statechannel/patch.h"
+
+/* Longest number cJSON prints ("%1.17g" of a double, e.g. "-2.2250738585072014e-308"),
+ * with room for the NUL; cJSON itself uses a 26-byte buffer. */
+#define SC_NUMBER_BUF 32
+
+/* Makes room for extra more bytes (plus a NUL). Returns 0, or -1 when out of memory (buf is
+ * then unchanged). */
+int sc_buf_reserve(sc_buf *buf, size_t extra);
+
+/* Appends n bytes; returns 0 or -1 (out of memory, buf unchanged). */
+int sc_buf_append(sc_buf *buf, const char *bytes, size_t n);
+
+/* Appends s as a JSON string literal escaped exactly like cJSON (NULL prints as ""). */
+int sc_buf_append_string(sc_buf *buf, const char *s);
+
+/* Formats item's number exactly like cJSON_PrintUnformatted into out (SC_NUMBER_BUF bytes,
+ * NUL-terminated). Returns the length. */
+size_t sc_number_format(const cJSON *item, char *out);
+
+/* Serialized length of s as a JSON string literal, quotes included (NULL: 2). */
+size_t sc_string_size(const char *s);
+
+/* Serialized length of a scalar (null, bools, number, string, raw); containers return 0. */
+size_t sc_scalar_size(const cJSON *item);
+
+/* Length of sc_json_write(item)'s output, or some value > cap as soon as it exceeds cap
+ * (so asking "is it smaller than cap?" costs O(cap), not O(item)). Iterative; nesting past
+ * SC_PATCH_MAX_DEPTH or an allocation failure returns (size_t)-1. */
+size_t sc_json_size(const cJSON *item, size_t cap);
+
+#endif /* SC_PATCH_WRITE_H */
