@@ -201,7 +201,9 @@ SC_PATCH_API sc_patch_status sc_diff_to_buf(const cJSON *a, const cJSON *b,
                                             size_t *n_ops, sc_patch_error *err);
 
 /* Appends item serialized as compact JSON (same bytes as cJSON_PrintUnformatted()) to out.
- * Returns SC_PATCH_OK, SC_PATCH_ENOMEM or SC_PATCH_ETOODEEP; on failure out->len is unchanged. */
+ * Returns SC_PATCH_OK, SC_PATCH_ENOMEM, SC_PATCH_ETOODEEP, or SC_PATCH_EARG (out or item NULL,
+ * or an item cJSON cannot print either: invalid type, raw without text); on failure out->len
+ * is unchanged. */
 SC_PATCH_API sc_patch_status sc_json_write(sc_buf *out, const cJSON *item);
 
 #ifdef __cplusplus
