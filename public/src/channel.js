@@ -74,6 +74,7 @@ export class StateChannel {
     this._closed = false;
     this._storage = null;
     this._keys = null;
+    this._releaseSlot = () => {};
 
     const phx = socket.phx.channel(topic, () => this._joinParams());
     this._phx = phx;
@@ -169,6 +170,8 @@ export class StateChannel {
     for (const ref of this._socketRefs) ref();
     this._timers.clearTimeout(this._refreshTimer);
     this._flushState();
+    // The slot is free once the outbox and state writes queued so far are done.
+    this._queue(() => this._saveOutbox()).finally(() => this._releaseSlot());
     this._phx.leave();
     for (const e of this._pending) if (!e.done) e.reject(new OpError(REASONS.CLOSED, 'channel left'));
     this._refreshStatus();
@@ -178,7 +181,9 @@ export class StateChannel {
 
   async _load(base) {
     let storage = await this.socket.storage;
-    const slot = await acquireSlot(base, MAX_TAB_SLOTS);
+    const { slot, release } = await acquireSlot(base, MAX_TAB_SLOTS);
+    this._releaseSlot = release;
+    if (this._closed) release();
     // Every slot busy (many tabs on one topic): this tab keeps its ops in memory only, rather
     // than share a session with another tab and collide on op numbers.
     if (slot === null) storage = memoryStorage();

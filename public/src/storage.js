@@ -81,23 +81,24 @@ export function writeQueue() {
 }
 
 /**
- * Takes the first free slot of `base` for this tab with the Web Locks API (held until the page
- * goes away) and returns its number; 0 where Web Locks are missing (one tab, or Node); null
- * when all `maxSlots` are taken. Two tabs
- * on one topic thus keep separate sessions and op numbering, and a reloaded tab gets a slot
- * back, with the pending ops it left there.
+ * Takes the first free slot of `base` for this tab with the Web Locks API, held until release()
+ * or until the page goes away, and resolves to {slot, release}: slot 0 where Web Locks are
+ * missing (one tab, or Node), slot null when all `maxSlots` are taken. Two tabs on one topic
+ * thus keep separate sessions and op numbering, and a reloaded tab gets a slot back with the
+ * pending ops it left there.
  */
 export async function acquireSlot(base, maxSlots, locks = globalThis.navigator && globalThis.navigator.locks) {
-  if (!locks || typeof locks.request !== 'function') return 0;
+  if (!locks || typeof locks.request !== 'function') return { slot: 0, release: () => {} };
   for (let slot = 0; slot < maxSlots; slot++) {
+    let release = () => {};
+    const held = new Promise((resolve) => { release = resolve; });
     const got = await new Promise((resolve) => {
       locks.request(`statechannel:${base}#${slot}`, { ifAvailable: true }, (lock) => {
-        if (!lock) { resolve(false); return undefined; }
-        resolve(true);
-        return new Promise(() => {}); // hold the lock for the life of the page
+        resolve(Boolean(lock));
+        return lock ? held : undefined; // the lock lasts until `held` settles
       }).catch(() => resolve(false));
     });
-    if (got) return slot;
+    if (got) return { slot, release };
   }
-  return null; // every slot busy: the caller keeps this tab's ops in memory only
+  return { slot: null, release: () => {} }; // every slot busy: the caller keeps ops in memory
 }
