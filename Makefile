@@ -18,6 +18,17 @@ deps:
 build: deps
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	@env -u MAKEFLAGS -u MAKELEVEL cmake --build $(BUILD) -j$(JOBS) | grep -v -E '^\[ *[0-9]+%\] (Building|Linking|Built)' || true
+	@$(MAKE) --no-print-directory demos
+
+# The JS client's demos (Vite) into public/dist, which the server serves at /. Rebuilt only when
+# a source is newer than the last build's stamp.
+DEMO_STAMP := public/dist/.built
+demos:
+	@if [ -f public/package-lock.json ] && { [ ! -f $(DEMO_STAMP) ] || \
+	    [ -n "$$(find public/src public/demos public/vite.config.js public/package-lock.json -newer $(DEMO_STAMP) 2>/dev/null | head -1)" ]; }; then \
+	  echo "demos: building public/dist"; \
+	  (cd public && npm run --silent build) && touch $(DEMO_STAMP); \
+	fi
 
 run: build
 	@mkdir -p data
