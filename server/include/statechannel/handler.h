@@ -235,6 +235,10 @@ SC_API int sc_push(sc_ctx *ctx, const char *event, cJSON *payload);
 /* Same, to every client joined to this instance's topic. */
 SC_API int sc_push_all(sc_ctx *ctx, const char *event, cJSON *payload);
 
+/* Broadcasts waiting for the dispatch thread; past it sc_broadcast() returns SC_FAIL. Bounds the
+ * memory a handler that broadcasts in a loop can pin (each message is small). */
+#define SC_MAX_PENDING_INFO 10000
+
 /* Delivers (name, payload) to the info callback of every instance of topic (this handler's or
  * another's), after the current callback returns and on another thread; an instance never
  * receives its own broadcast synchronously. Takes ownership of payload. SC_FAIL when the

@@ -1,0 +1,257 @@
+/*
+ * api.c -- the functions handler.h declares (exported to plugins), over an sc_ctx that the
+ * core builds around every callback. Each function checks what the callback kind allows
+ * (e.g. no sc_reply in tick) and fails with SC_FAIL instead of guessing.
+ */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "statechannel/patch.h"
+
+void ctx_init(sc_ctx *ctx, sc_server *s, sc_plugin *pl, sc_inst *in, sc_chan *ch, sc_ctx_kind k)
+{
+    memset(ctx, 0, sizeof *ctx);
+    ctx->srv = s;
+    ctx->pl = pl;
+    ctx->inst = in;
+    ctx->chan = ch;
+    ctx->kind = k;
+    ctx->base = -1;
+    if (ch != NULL) {
+        ctx->socket_params = ch->conn->params;
+        ctx->token = ch->conn->token;
+    }
+}
+
+void ctx_release(sc_ctx *ctx)
+{
+    cJSON_Delete(ctx->reply);
+    cJSON_Delete(ctx->pushes);
+    cJSON_Delete(ctx->pushes_all);
+    cJSON_Delete(ctx->emitted);
+    ctx->reply = ctx->pushes = ctx->pushes_all = ctx->emitted = NULL;
+}
+
+/* ---- module ----------------------------------------------------------------------------------- */
+
+void sc_module_set_data(sc_module *m, void *data)
+{
+    if (m != NULL)
+        m->data = data;
+}
+
+void *sc_module_get_data(const sc_module *m) { return m ? m->data : NULL; }
+
+int sc_module_fail(sc_module *m, const char *fmt, ...)
+{
+    if (m != NULL) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(m->fail_msg, sizeof m->fail_msg, fmt, ap);
+        va_end(ap);
+    }
+    return SC_FAIL;
+}
+
+/* ---- context ---------------------------------------------------------------------------------- */
+
+const char *sc_topic(const sc_ctx *ctx) { return ctx->inst ? ctx->inst->topic : ""; }
+const char *sc_topic_id(const sc_ctx *ctx) { return ctx->inst ? ctx->inst->topic_id : ""; }
+void *sc_module_data(const sc_ctx *ctx) { return ctx->pl ? ctx->pl->mod.data : NULL; }
+
+const cJSON *sc_socket_params(const sc_ctx *ctx)
+{
+    static const cJSON empty = {.type = cJSON_Object};
+    return ctx->socket_params ? ctx->socket_params : &empty;
+}
+
+const char *sc_token(const sc_ctx *ctx) { return ctx->token; }
+const char *sc_client_id(const sc_ctx *ctx) { return ctx->chan ? ctx->chan->sess.client_id : ""; }
+uint64_t sc_version(const sc_ctx *ctx) { return ctx->inst ? ctx->inst->version : 0; }
+int64_t sc_event_base(const sc_ctx *ctx) { return ctx->base; }
+int sc_state_is_new(const sc_ctx *ctx) { return ctx->is_new; }
+
+int64_t sc_now_ms(const sc_ctx *ctx)
+{
+    (void)ctx;
+    return sc_wall_ms();
+}
+
+/* ---- state ------------------------------------------------------------------------------------ */
+
+cJSON *sc_state(sc_ctx *ctx)
+{
+    if (ctx->inst == NULL || ctx->kind == SC_CTX_CONNECT)
+        return NULL;
+    return ctx->inst->live;
+}
+
+int sc_state_set(sc_ctx *ctx, cJSON *root)
+{
+    if (root == NULL)
+        return SC_FAIL;
+    if (ctx->inst == NULL || ctx->kind == SC_CTX_CONNECT || ctx->kind == SC_CTX_HTTP) {
+        cJSON_Delete(root);
+        return SC_FAIL;
+    }
+    cJSON_Delete(ctx->inst->live);
+    ctx->inst->live = root;
+    ctx->replaced = 1;
+    return SC_OK;
+}
+
+int sc_emit_patch(sc_ctx *ctx, const cJSON *ops)
+{
+    if (ctx->inst == NULL || ctx->kind == SC_CTX_CONNECT || ctx->kind == SC_CTX_HTTP ||
+        !cJSON_IsArray(ops))
+        return SC_FAIL;
+    const cJSON *op;
+    cJSON_ArrayForEach(op, ops)
+    {
+        const cJSON *path = cJSON_GetObjectItemCaseSensitive(op, "path");
+        if (cJSON_IsString(path) && path->valuestring[0] == '\0') {
+            sc_log(ctx, SC_LOG_WARN, "sc_emit_patch: operations on the root path are refused");
+            return SC_FAIL;
+        }
+    }
+    sc_patch_error err;
+    if (sc_patch_apply(&ctx->inst->live, ops, &err) != SC_PATCH_OK) {
+        char line[512];
+        sc_log(ctx, SC_LOG_WARN, "sc_emit_patch: %s",
+               sc_patch_error_format(&err, line, sizeof line));
+        return SC_FAIL;
+    }
+    if (ctx->emitted == NULL)
+        ctx->emitted = cJSON_CreateArray();
+    cJSON_ArrayForEach(op, ops) cJSON_AddItemToArray(ctx->emitted, cJSON_Duplicate(op, 1));
+    return SC_OK;
+}
+
+/* ---- talking ---------------------------------------------------------------------------------- */
+
+int sc_reply(sc_ctx *ctx, cJSON *value)
+{
+    if (value == NULL)
+        return SC_FAIL;
+    if (ctx->chan == NULL || !ctx->wants_reply) {
+        cJSON_Delete(value);
+        return SC_FAIL;
+    }
+    cJSON_Delete(ctx->reply);
+    ctx->reply = value;
+    return SC_OK;
+}
+
+static int push_to(cJSON **list, const char *event, cJSON *payload)
+{
+    if (event == NULL || event[0] == '\0') {
+        cJSON_Delete(payload);
+        return SC_FAIL;
+    }
+    if (*list == NULL)
+        *list = cJSON_CreateArray();
+    cJSON *pair = cJSON_CreateArray();
+    if (*list == NULL || pair == NULL) {
+        cJSON_Delete(pair);
+        cJSON_Delete(payload);
+        return SC_FAIL;
+    }
+    cJSON_AddItemToArray(pair, cJSON_CreateString(event));
+    cJSON_AddItemToArray(pair, payload ? payload : cJSON_CreateObject());
+    cJSON_AddItemToArray(*list, pair);
+    return SC_OK;
+}
+
+int sc_push(sc_ctx *ctx, const char *event, cJSON *payload)
+{
+    if (ctx->chan == NULL || ctx->kind == SC_CTX_HTTP) {
+        cJSON_Delete(payload);
+        return SC_FAIL;
+    }
+    return push_to(&ctx->pushes, event, payload);
+}
+
+int sc_push_all(sc_ctx *ctx, const char *event, cJSON *payload)
+{
+    if (ctx->inst == NULL || ctx->kind == SC_CTX_CONNECT || ctx->kind == SC_CTX_HTTP) {
+        cJSON_Delete(payload);
+        return SC_FAIL;
+    }
+    return push_to(&ctx->pushes_all, event, payload);
+}
+
+int sc_broadcast(sc_ctx *ctx, const char *topic, const char *name, cJSON *payload)
+{
+    if (topic == NULL || name == NULL) {
+        cJSON_Delete(payload);
+        return SC_FAIL;
+    }
+    return info_enqueue(ctx->srv, topic, name, payload);
+}
+
+/* ---- timers ----------------------------------------------------------------------------------- */
+
+int sc_timer_set(sc_ctx *ctx, const char *name, uint32_t ms, int repeat)
+{
+    if (ctx->inst == NULL || ctx->kind == SC_CTX_CONNECT || ctx->kind == SC_CTX_HTTP ||
+        name == NULL || strlen(name) > SC_MAX_TIMER_NAME || ms < 1)
+        return SC_FAIL;
+    return timer_set(ctx->inst, name, ms, repeat);
+}
+
+int sc_timer_cancel(sc_ctx *ctx, const char *name)
+{
+    if (ctx->inst == NULL || name == NULL)
+        return SC_FAIL;
+    return timer_cancel(ctx->inst, name);
+}
+
+/* ---- instance data ---------------------------------------------------------------------------- */
+
+void sc_set_userdata(sc_ctx *ctx, void *data, void (*free_fn)(void *data))
+{
+    if (ctx->inst == NULL || ctx->kind == SC_CTX_HTTP) {
+        if (free_fn != NULL)
+            free_fn(data);
+        return;
+    }
+    sc_inst *in = ctx->inst;
+    if (in->ud_free != NULL && in->ud != data)
+        in->ud_free(in->ud);
+    in->ud = data;
+    in->ud_free = free_fn;
+}
+
+void *sc_userdata(const sc_ctx *ctx) { return ctx->inst ? ctx->inst->ud : NULL; }
+
+/* ---- failing and logging ---------------------------------------------------------------------- */
+
+int sc_fail(sc_ctx *ctx, const char *reason, const char *fmt, ...)
+{
+    ctx->failed = 1;
+    snprintf(ctx->reason, sizeof ctx->reason, "%s", reason ? reason : "handler_error");
+    ctx->message[0] = '\0';
+    if (fmt != NULL) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ctx->message, sizeof ctx->message, fmt, ap);
+        va_end(ap);
+    }
+    return SC_FAIL;
+}
+
+void sc_log(sc_ctx *ctx, sc_log_level level, const char *fmt, ...)
+{
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const char *lv = (unsigned)level < 4 ? names[level] : "info";
+    sc_logf(lv, "[%s %s] %s", ctx && ctx->pl ? ctx->pl->h.name : "?",
+            ctx && ctx->inst ? ctx->inst->topic : "", msg);
+}

@@ -1,0 +1,428 @@
+/*
+ * inst.c -- states ("instances"): the registry, publishing, full-state frames.
+ *
+ * Publishing a change (inst_publish) diffs the shadow (the state as clients last saw it)
+ * against the live tree once, applies the resulting patch to the shadow (O(patch), no copy of
+ * the state), serializes the patch once per dialect into one frame, and queues a reference to
+ * that same frame on every subscriber: O(state) for the diff walk, O(patch) for everything
+ * else, O(subscribers) pointer pushes. A refused callback restores the live tree from the
+ * shadow (one O(state) copy, only on failure). The last SC_PATCH_RING patch frames are kept
+ * for resume and catch-up.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "statechannel/patch.h"
+
+static size_t topic_hash(const char *t)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *t; t++)
+        h = (h ^ (unsigned char)*t) * 1099511628211ULL;
+    return (size_t)(h % SC_REG_BUCKETS);
+}
+
+sc_plugin *sc_plugin_match(sc_server *s, const char *topic)
+{
+    for (size_t i = 0; i < s->n_plugins; i++) {
+        sc_plugin *p = s->plugins[i];
+        if (p->wildcard ? strncmp(topic, p->h.pattern, p->prefix_len) == 0
+                        : strcmp(topic, p->h.pattern) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+static sc_inst *inst_alloc(sc_server *s, sc_plugin *pl, const char *topic, sc_scope scope)
+{
+    sc_inst *in = calloc(1, sizeof *in);
+    if (in == NULL)
+        return NULL;
+    in->topic = strdup(topic);
+    in->live = cJSON_CreateObject();
+    if (in->topic == NULL || in->live == NULL) {
+        free(in->topic);
+        cJSON_Delete(in->live);
+        free(in);
+        return NULL;
+    }
+    const char *colon = strchr(in->topic, ':');
+    in->topic_id = colon ? colon + 1 : in->topic + strlen(in->topic);
+    in->srv = s;
+    in->pl = pl;
+    in->scope = scope;
+    pthread_mutex_init(&in->mu, NULL);
+    atomic_init(&in->refs, 2); /* the registry's and the caller's */
+    return in;
+}
+
+static void reg_insert(sc_server *s, sc_inst *in)
+{
+    size_t b = topic_hash(in->topic);
+    in->hnext = s->buckets[b];
+    s->buckets[b] = in;
+}
+
+sc_inst *inst_find_shared(sc_server *s, const char *topic)
+{
+    pthread_mutex_lock(&s->reg_mu);
+    sc_inst *found = NULL;
+    for (sc_inst *in = s->buckets[topic_hash(topic)]; in != NULL; in = in->hnext) {
+        if (in->scope == SC_SCOPE_TOPIC && strcmp(in->topic, topic) == 0) {
+            found = in;
+            inst_ref(in);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->reg_mu);
+    return found;
+}
+
+sc_inst *inst_get_shared(sc_server *s, sc_plugin *pl, const char *topic)
+{
+    pthread_mutex_lock(&s->reg_mu);
+    for (sc_inst *in = s->buckets[topic_hash(topic)]; in != NULL; in = in->hnext) {
+        if (in->scope == SC_SCOPE_TOPIC && strcmp(in->topic, topic) == 0) {
+            inst_ref(in);
+            pthread_mutex_unlock(&s->reg_mu);
+            return in;
+        }
+    }
+    sc_inst *in = inst_alloc(s, pl, topic, SC_SCOPE_TOPIC);
+    if (in != NULL)
+        reg_insert(s, in);
+    pthread_mutex_unlock(&s->reg_mu);
+    return in;
+}
+
+sc_inst *inst_new_private(sc_server *s, sc_plugin *pl, const char *topic)
+{
+    sc_inst *in = inst_alloc(s, pl, topic, SC_SCOPE_CONNECTION);
+    if (in == NULL)
+        return NULL;
+    pthread_mutex_lock(&s->reg_mu);
+    reg_insert(s, in);
+    pthread_mutex_unlock(&s->reg_mu);
+    return in;
+}
+
+void inst_ref(sc_inst *in) { atomic_fetch_add(&in->refs, 1); }
+
+void inst_unref(sc_inst *in)
+{
+    if (in == NULL || atomic_fetch_sub(&in->refs, 1) != 1)
+        return;
+    if (in->ud_free != NULL)
+        in->ud_free(in->ud);
+    cJSON_Delete(in->live);
+    cJSON_Delete(in->shadow);
+    for (int i = 0; i < SC_PATCH_RING; i++)
+        frame_unref(in->ring[i]);
+    free(in->state_json);
+    free(in->subs);
+    free(in->topic);
+    pthread_mutex_destroy(&in->mu);
+    free(in);
+}
+
+void inst_kill(sc_inst *in)
+{
+    if (in->dead)
+        return;
+    in->dead = 1;
+    sc_server *s = in->srv;
+    int unlinked = 0;
+    pthread_mutex_lock(&s->reg_mu);
+    for (sc_inst **pp = &s->buckets[topic_hash(in->topic)]; *pp != NULL; pp = &(*pp)->hnext) {
+        if (*pp == in) {
+            *pp = in->hnext;
+            unlinked = 1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->reg_mu);
+    timers_cancel_inst(in);
+    /* The registry's reference; the caller still holds one, so this never frees. */
+    if (unlinked)
+        atomic_fetch_sub(&in->refs, 1);
+}
+
+sc_inst **inst_all_of_topic(sc_server *s, const char *topic, size_t *n)
+{
+    *n = 0;
+    size_t cap = 0;
+    sc_inst **out = NULL;
+    pthread_mutex_lock(&s->reg_mu);
+    for (sc_inst *in = s->buckets[topic_hash(topic)]; in != NULL; in = in->hnext) {
+        if (strcmp(in->topic, topic) != 0)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 4;
+            sc_inst **g = realloc(out, cap * sizeof *g);
+            if (g == NULL)
+                break;
+            out = g;
+        }
+        inst_ref(in);
+        out[(*n)++] = in;
+    }
+    pthread_mutex_unlock(&s->reg_mu);
+    return out;
+}
+
+void inst_destroy_all(sc_server *s)
+{
+    for (;;) {
+        sc_inst *in = NULL;
+        pthread_mutex_lock(&s->reg_mu);
+        for (size_t b = 0; b < SC_REG_BUCKETS && in == NULL; b++) {
+            if (s->buckets[b] != NULL) {
+                in = s->buckets[b];
+                inst_ref(in);
+            }
+        }
+        pthread_mutex_unlock(&s->reg_mu);
+        if (in == NULL)
+            return;
+        pthread_mutex_lock(&in->mu);
+        inst_kill(in);
+        pthread_mutex_unlock(&in->mu);
+        inst_unref(in);
+    }
+}
+
+void inst_subscribe(sc_inst *in, sc_chan *ch)
+{
+    if (in->n_subs == in->cap_subs) {
+        size_t cap = in->cap_subs ? in->cap_subs * 2 : 4;
+        sc_chan **g = realloc(in->subs, cap * sizeof *g);
+        if (g == NULL)
+            return; /* the channel then simply gets no patches; its join reply still went */
+        in->subs = g;
+        in->cap_subs = cap;
+    }
+    in->subs[in->n_subs++] = ch;
+    ch->subscribed = 1;
+}
+
+void inst_unsubscribe(sc_inst *in, sc_chan *ch)
+{
+    for (size_t i = 0; i < in->n_subs; i++) {
+        if (in->subs[i] == ch) {
+            in->subs[i] = in->subs[--in->n_subs];
+            break;
+        }
+    }
+    ch->subscribed = 0;
+}
+
+void inst_restore(sc_inst *in)
+{
+    cJSON *copy = in->shadow ? cJSON_Duplicate(in->shadow, 1) : cJSON_CreateObject();
+    if (copy == NULL) {
+        sc_logf("error", "topic %s: out of memory restoring the state", in->topic);
+        return;
+    }
+    cJSON_Delete(in->live);
+    in->live = copy;
+}
+
+static const char *state_event(sc_dialect d) { return d == SC_DIALECT_STATECHANNEL ? "set_state" : "state:change"; }
+
+sc_frame *inst_state_frame(sc_inst *in, sc_chan *ch)
+{
+    if (in->state_json == NULL || in->state_json_ver != in->version) {
+        sbuf b = {0};
+        sbuf_put_json(&b, in->shadow ? in->shadow : in->live);
+        if (b.oom) {
+            sbuf_free(&b);
+            return NULL;
+        }
+        free(in->state_json);
+        in->state_json = b.data;
+        in->state_json_len = b.len;
+        in->state_json_ver = in->version;
+    }
+    sbuf p = {0};
+    sbuf_reserve(&p, in->state_json_len + 48);
+    sbuf_puts(&p, "{\"state\":");
+    sbuf_put(&p, in->state_json, in->state_json_len);
+    sbuf_puts(&p, ",\"version\":");
+    sbuf_put_u64(&p, in->version);
+    sbuf_puts(&p, "}");
+    sc_frame *f = p.oom ? NULL
+                        : msg_frame(ch->jr, strlen(ch->jr), "null", 4, in->topic,
+                                    state_event(ch->dialect), p.data, p.len);
+    sbuf_free(&p);
+    if (f != NULL)
+        atomic_fetch_add(&in->srv->m.full_states_sent, 1);
+    return f;
+}
+
+/* Pushes queued by sc_push / sc_push_all. */
+static void send_pushes(sc_inst *in, sc_ctx *ctx)
+{
+    const cJSON *p;
+    if (ctx->pushes != NULL && ctx->chan != NULL) {
+        cJSON_ArrayForEach(p, ctx->pushes)
+        {
+            sc_frame *f = msg_frame_json(ctx->chan->jr, in->topic, p->child->valuestring,
+                                         p->child->next);
+            if (f != NULL) {
+                chan_send(ctx->chan, f, 0);
+                frame_unref(f);
+            }
+        }
+    }
+    if (ctx->pushes_all != NULL) {
+        cJSON_ArrayForEach(p, ctx->pushes_all)
+        {
+            sc_frame *shared = NULL;
+            for (size_t i = 0; i < in->n_subs; i++) {
+                sc_chan *ch = in->subs[i];
+                sc_frame *f;
+                if (in->scope == SC_SCOPE_TOPIC) {
+                    if (shared == NULL)
+                        shared = msg_frame_json("null", in->topic, p->child->valuestring,
+                                                p->child->next);
+                    f = shared ? frame_ref(shared) : NULL;
+                } else {
+                    f = msg_frame_json(ch->jr, in->topic, p->child->valuestring, p->child->next);
+                }
+                if (f != NULL) {
+                    chan_send(ch, f, 0);
+                    frame_unref(f);
+                }
+            }
+            frame_unref(shared);
+        }
+    }
+}
+
+static sc_frame *patch_frame(sc_inst *in, const char *jr, sc_dialect d, const sbuf *patch)
+{
+    sbuf p = {0};
+    sbuf_reserve(&p, patch->len + 48);
+    sbuf_puts(&p, d == SC_DIALECT_STATECHANNEL ? "{\"diff\":" : "{\"patch\":");
+    sbuf_put(&p, patch->data, patch->len);
+    sbuf_puts(&p, ",\"version\":");
+    sbuf_put_u64(&p, in->version);
+    sbuf_puts(&p, "}");
+    sc_frame *f = p.oom ? NULL
+                        : msg_frame(jr, strlen(jr), "null", 4, in->topic,
+                                    d == SC_DIALECT_STATECHANNEL ? "state_diff" : "state:patch",
+                                    p.data, p.len);
+    sbuf_free(&p);
+    return f;
+}
+
+int inst_publish(sc_inst *in, sc_ctx *ctx)
+{
+    sc_server *s = in->srv;
+    send_pushes(in, ctx);
+
+    cJSON *patch = NULL;
+    int full = 0;
+    if (in->shadow == NULL) {
+        full = 1;
+    } else if (ctx->emitted != NULL && !ctx->replaced) {
+        /* Explicit ops: already applied to live by sc_emit_patch; trust them, no diff. */
+        sc_patch_error err;
+        if (cJSON_GetArraySize(ctx->emitted) == 0)
+            return 0;
+        if (sc_patch_apply(&in->shadow, ctx->emitted, &err) != SC_PATCH_OK) {
+            char line[512];
+            sc_logf("error", "topic %s: emitted patch does not apply to the published state "
+                    "(%s); sending the full state", in->topic,
+                    sc_patch_error_format(&err, line, sizeof line));
+            full = 1;
+        } else {
+            patch = ctx->emitted;
+            ctx->emitted = NULL;
+        }
+    } else {
+        sc_patch_error err;
+        double t0 = sc_clock_sec();
+        sc_patch_status st = sc_diff(in->shadow, in->live, NULL, &patch, &err);
+        metrics_diff(&s->m, sc_clock_sec() - t0);
+        if (st == SC_PATCH_EROOT) {
+            full = 1;
+        } else if (st != SC_PATCH_OK) {
+            sc_logf("error", "topic %s: diff failed (%s); sending the full state", in->topic,
+                    sc_patch_strerror(st));
+            full = 1;
+        } else if (cJSON_GetArraySize(patch) == 0) {
+            cJSON_Delete(patch);
+            return 0;
+        } else if (sc_patch_apply(&in->shadow, patch, &err) != SC_PATCH_OK) {
+            char line[512];
+            sc_logf("error", "topic %s: diff does not apply to the shadow (%s); sending the "
+                    "full state", in->topic, sc_patch_error_format(&err, line, sizeof line));
+            full = 1;
+        }
+    }
+    if (full) {
+        cJSON_Delete(patch);
+        patch = NULL;
+        cJSON *copy = cJSON_Duplicate(in->live, 1);
+        if (copy == NULL) {
+            sc_logf("error", "topic %s: out of memory publishing", in->topic);
+            return 0;
+        }
+        cJSON_Delete(in->shadow);
+        in->shadow = copy;
+    }
+    in->version++;
+    atomic_fetch_add(&s->m.patches_published, 1);
+
+    if (full) {
+        for (size_t i = 0; i < in->n_subs; i++) {
+            sc_frame *f = inst_state_frame(in, in->subs[i]);
+            if (f != NULL) {
+                chan_send(in->subs[i], f, in->subs[i]->id);
+                frame_unref(f);
+            }
+        }
+        return 1;
+    }
+
+    sbuf pj = {0};
+    sbuf_put_json(&pj, patch);
+    cJSON_Delete(patch);
+    if (pj.oom) {
+        sbuf_free(&pj);
+        return 1;
+    }
+    sc_frame *shared[2] = {NULL, NULL}; /* per dialect, join_ref null (per-topic states) */
+    for (size_t i = 0; i < in->n_subs; i++) {
+        sc_chan *ch = in->subs[i];
+        sc_frame *f;
+        if (in->scope == SC_SCOPE_TOPIC) {
+            if (shared[ch->dialect] == NULL)
+                shared[ch->dialect] = patch_frame(in, "null", ch->dialect, &pj);
+            f = shared[ch->dialect] ? frame_ref(shared[ch->dialect]) : NULL;
+        } else {
+            f = patch_frame(in, ch->jr, ch->dialect, &pj);
+        }
+        if (f != NULL) {
+            chan_send(ch, f, ch->id);
+            atomic_fetch_add(&s->m.patch_frames_sent, 1);
+            frame_unref(f);
+        }
+    }
+    if (in->scope == SC_SCOPE_TOPIC) {
+        if (shared[SC_DIALECT_LIVESTATE] == NULL)
+            shared[SC_DIALECT_LIVESTATE] = patch_frame(in, "null", SC_DIALECT_LIVESTATE, &pj);
+        size_t slot = in->version % SC_PATCH_RING;
+        frame_unref(in->ring[slot]);
+        in->ring[slot] = shared[SC_DIALECT_LIVESTATE];
+        in->ring_ver[slot] = in->version;
+        shared[SC_DIALECT_LIVESTATE] = NULL;
+    }
+    frame_unref(shared[0]);
+    frame_unref(shared[1]);
+    sbuf_free(&pj);
+    return 1;
+}

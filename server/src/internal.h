@@ -1,0 +1,280 @@
+/*
+ * internal.h -- the structures shared by the core's files (core.c, inst.c, api.c, loader.c,
+ * async.c, metrics.c, http.c). Private to the server.
+ *
+ * Ownership and lifecycles:
+ *   sc_server  owns the plugins, the instance registry, the connection list, the threads.
+ *   sc_plugin  loaded at start, unloaded at sc_server_free() after fini.
+ *   sc_inst    one state: a topic's (SC_SCOPE_TOPIC, kept in the registry for the process's
+ *              life once created) or one channel's (SC_SCOPE_CONNECTION, destroyed when the
+ *              channel leaves). Reference-counted: the registry, subscribed channels, and the
+ *              timer/dispatch threads while they call into it. `dead` marks it unusable.
+ *   sc_conn    one WebSocket: created by the transport, freed by sc_conn_close().
+ *   sc_chan    one joined topic on one connection (the "channel instance"): join -> leave.
+ *   sc_session the client's hold on the state through that channel (ids, op numbering,
+ *              outcomes); lives with the channel for now (the store will persist it).
+ *
+ * Locks, in the only order they may nest:
+ *   conn->mu  ->  inst->mu  ->  srv->reg_mu | srv->timer_mu | srv->info_mu | srv->metric_mu
+ *             ->  outq's queue mutex (leaf).
+ * No socket write ever happens under any of them (writers run unlocked).
+ */
+#ifndef SC_SERVER_INTERNAL_H
+#define SC_SERVER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "core.h"
+#include "frame.h"
+#include "outq.h"
+#include "statechannel/handler.h"
+#include "util.h"
+
+/* Registry hash buckets: topics are hashed to chains; 4096 keeps chains short for tens of
+ * thousands of topics. */
+#define SC_REG_BUCKETS 4096
+/* Distinct refusal reasons tracked in /metrics; further ones count as "other" (handlers may
+ * invent reasons, a client must not be able to grow the table). */
+#define SC_MAX_REASONS 64
+/* Diff time histogram buckets (seconds), Prometheus style. */
+#define SC_DIFF_BUCKETS 8
+
+typedef struct sc_chan sc_chan;
+typedef struct sc_inst sc_inst;
+
+struct sc_module {
+    struct sc_plugin *plugin;
+    void *data;         /* sc_module_set_data() */
+    char fail_msg[256]; /* sc_module_fail() */
+};
+
+typedef struct sc_plugin {
+    void *dl;           /* dlopen handle */
+    sc_handler h;       /* copy of the descriptor, fields past the plugin's struct_size zeroed */
+    char *file;         /* path, for messages */
+    size_t prefix_len;  /* pattern "p:*": length of "p:"; exact pattern: 0 */
+    int wildcard;       /* 1: prefix pattern */
+    int initialized;    /* init returned SC_OK (fini is due) */
+    struct sc_module mod;
+    struct sc_server *srv;
+} sc_plugin;
+
+typedef struct sc_outcome {
+    uint64_t op;     /* 0: empty slot */
+    int ok;          /* the reply's status */
+    cJSON *response; /* the reply's response, without "duplicate" */
+} sc_outcome;
+
+typedef struct sc_session {
+    char id[33];        /* 128 random bits, hex: the resume credential */
+    char client_id[17]; /* 64 random bits, hex: sc_client_id(), safe to show to others */
+    uint64_t last_op;   /* last applied sc:event op (0: none) */
+    sc_outcome outcomes[SC_OUTCOMES_KEPT]; /* ring indexed by op % SC_OUTCOMES_KEPT */
+} sc_session;
+
+struct sc_chan {
+    struct sc_conn *conn;
+    sc_inst *inst;       /* holds one reference */
+    char *topic;         /* owned */
+    char *jr;            /* raw JSON token of the join's ref, e.g. "\"3\"" (owned) */
+    uint64_t id;         /* unique on its connection; the outq tag of its patches */
+    sc_dialect dialect;
+    int subscribed;      /* in inst->subs (guarded by inst->mu) */
+    sc_session sess;
+};
+
+typedef struct sc_timer {
+    sc_inst *inst;      /* holds no reference: entries are removed before the inst dies */
+    char name[SC_MAX_TIMER_NAME + 1];
+    uint32_t ms;
+    int repeat;
+    int64_t due_ms;     /* monotonic */
+    uint64_t gen;       /* distinguishes a re-set timer from the one that was due */
+} sc_timer;
+
+struct sc_inst {
+    struct sc_server *srv;
+    sc_plugin *pl;
+    char *topic;          /* owned */
+    const char *topic_id; /* inside topic, after the first ':' ("" when none) */
+    sc_scope scope;
+    pthread_mutex_t mu;   /* serializes every callback and every publish of this state */
+    atomic_int refs;
+    int dead;             /* creation failed or destroyed: callers must let go */
+    int created;          /* a join built the state */
+    cJSON *live;          /* the tree handlers change */
+    cJSON *shadow;        /* the tree as last published (what clients hold at `version`) */
+    uint64_t version;
+    sc_chan **subs;       /* subscribed channels (not owned) */
+    size_t n_subs, cap_subs;
+    void *ud;             /* sc_set_userdata */
+    void (*ud_free)(void *);
+    sc_frame *ring[SC_PATCH_RING];  /* last published LiveState patch frames (join_ref null) */
+    uint64_t ring_ver[SC_PATCH_RING];
+    char *state_json;     /* cached serialization of shadow at state_json_ver */
+    size_t state_json_len;
+    uint64_t state_json_ver;
+    int n_timers;         /* entries of this inst in srv->timers */
+    sc_inst *hnext;       /* registry chain */
+};
+
+/* What a callback is for, which decides what the sc_* functions may do. */
+typedef enum sc_ctx_kind {
+    SC_CTX_CONNECT, SC_CTX_JOIN, SC_CTX_EVENT, SC_CTX_INFO, SC_CTX_TICK, SC_CTX_LEAVE,
+    SC_CTX_HTTP
+} sc_ctx_kind;
+
+struct sc_ctx {
+    struct sc_server *srv;
+    sc_plugin *pl;
+    sc_inst *inst;          /* NULL in connect */
+    sc_chan *chan;          /* the current client, or NULL */
+    sc_ctx_kind kind;
+    const cJSON *socket_params;
+    const char *token;
+    int is_new;
+    int64_t base;           /* sc_event_base() */
+    int wants_reply;        /* the event expects a reply (sc_reply allowed) */
+    cJSON *reply;           /* sc_reply() value (owned) */
+    int failed;             /* sc_fail() called */
+    char reason[64];
+    char message[256];
+    cJSON *pushes;          /* [[event, payload], ...] for the current client (owned) */
+    cJSON *pushes_all;      /* same, for every subscriber (owned) */
+    cJSON *emitted;         /* ops applied by sc_emit_patch(), not yet published (owned) */
+    int replaced;           /* sc_state_set() was called */
+};
+
+typedef struct sc_metrics {
+    atomic_ullong conns_total, joins_total, joins_ok, leaves_total, events_total;
+    atomic_ullong patches_published, patch_frames_sent, full_states_sent, messages_in;
+    atomic_ullong bytes_in, closes_by_code[16];
+    atomic_ullong diff_count, diff_bucket[SC_DIFF_BUCKETS];
+    atomic_ullong diff_usec_sum;
+    pthread_mutex_t reason_mu;
+    char *reason_names[SC_MAX_REASONS];
+    unsigned long long reason_counts[SC_MAX_REASONS];
+    unsigned long long reason_other;
+} sc_metrics;
+
+typedef struct sc_info_msg {
+    struct sc_info_msg *next;
+    char *topic;
+    char *name;
+    cJSON *payload;
+} sc_info_msg;
+
+struct sc_server {
+    sc_config cfg;
+    sc_plugin **plugins;
+    size_t n_plugins;
+
+    pthread_mutex_t reg_mu;          /* registry and connection list */
+    sc_inst *buckets[SC_REG_BUCKETS];
+    struct sc_conn *conns;           /* doubly linked via prev/next */
+    int n_conns;
+    atomic_int slots;                /* reserved connection slots */
+    atomic_int stopping;
+
+    sc_writers *writers;
+    sc_outq_counters outc;
+
+    pthread_mutex_t timer_mu;        /* timers array, timer thread state */
+    pthread_cond_t timer_cv;
+    sc_timer *timers;
+    size_t n_timers, cap_timers;
+    uint64_t timer_gen;
+    pthread_t timer_thread;
+    int timer_started, timer_stop;
+
+    pthread_mutex_t info_mu;         /* sc_broadcast queue */
+    pthread_cond_t info_cv;
+    sc_info_msg *info_head, *info_tail;
+    size_t info_len;
+    pthread_t info_thread;
+    int info_started, info_stop;
+
+    sc_metrics m;
+};
+
+struct sc_conn {
+    sc_server *srv;
+    pthread_mutex_t mu;     /* guards chans against the resync path (writer threads) */
+    sc_chan **chans;
+    size_t n_chans, cap_chans;
+    cJSON *params;          /* socket query params (owned) */
+    char *token;            /* decoded auth token or NULL (owned) */
+    int sc_mount;           /* joined through the StateChannel mount */
+    sc_outq *q;
+    sbuf frag;              /* reassembly of a fragmented text message */
+    int in_frag;
+    double tokens;          /* rate limit bucket */
+    int64_t refill_ms;
+    int strikes;            /* consecutive rate-limited messages */
+    uint64_t next_chan_id;
+    atomic_int close_code;  /* set once a close frame is queued */
+    struct sc_conn *prev, *next;
+};
+
+/* ---- inst.c -------------------------------------------------------------------------------- */
+sc_plugin *sc_plugin_match(sc_server *s, const char *topic);
+/* Finds or creates the shared instance of a per-topic state (one new reference). */
+sc_inst *inst_get_shared(sc_server *s, sc_plugin *pl, const char *topic);
+/* Finds the shared instance if it exists (one new reference), else NULL. */
+sc_inst *inst_find_shared(sc_server *s, const char *topic);
+/* Creates a private instance (SC_SCOPE_CONNECTION) registered under its topic. */
+sc_inst *inst_new_private(sc_server *s, sc_plugin *pl, const char *topic);
+void inst_ref(sc_inst *in);
+void inst_unref(sc_inst *in);
+/* With in->mu held: marks in dead and removes it from the registry and the timers. */
+void inst_kill(sc_inst *in);
+/* With in->mu held: publishes what the callback (ctx) changed: pushes first, then one patch
+ * (or a full state) with version + 1 to every subscriber. Returns 1 when the state changed. */
+int inst_publish(sc_inst *in, sc_ctx *ctx);
+/* With in->mu held: restores live from shadow (after a refused callback). */
+void inst_restore(sc_inst *in);
+/* With in->mu held: the full-state frame (state:change or set_state) for one channel. */
+sc_frame *inst_state_frame(sc_inst *in, sc_chan *ch);
+void inst_subscribe(sc_inst *in, sc_chan *ch);
+void inst_unsubscribe(sc_inst *in, sc_chan *ch);
+/* All live instances of topic (new references); caller frees the array. */
+sc_inst **inst_all_of_topic(sc_server *s, const char *topic, size_t *n);
+/* Destroys every instance (shutdown). */
+void inst_destroy_all(sc_server *s);
+
+/* ---- api.c --------------------------------------------------------------------------------- */
+void ctx_init(sc_ctx *ctx, sc_server *s, sc_plugin *pl, sc_inst *in, sc_chan *ch, sc_ctx_kind k);
+void ctx_release(sc_ctx *ctx);
+
+/* ---- core.c -------------------------------------------------------------------------------- */
+/* Builds [jr, ref, topic, event, payload_json] into a frame. jr/ref are raw tokens. */
+sc_frame *msg_frame(const char *jr, size_t jrn, const char *ref, size_t refn, const char *topic,
+                    const char *event, const char *payload, size_t payload_len);
+sc_frame *msg_frame_json(const char *jr, const char *topic, const char *event,
+                         const cJSON *payload);
+/* Queues a frame on a channel's connection (tag != 0: droppable patch). */
+void chan_send(sc_chan *ch, sc_frame *f, uint64_t tag);
+
+/* ---- async.c ------------------------------------------------------------------------------- */
+int async_start(sc_server *s);
+void async_stop(sc_server *s);
+int timer_set(sc_inst *in, const char *name, uint32_t ms, int repeat);
+int timer_cancel(sc_inst *in, const char *name);
+void timers_cancel_inst(sc_inst *in);
+int info_enqueue(sc_server *s, const char *topic, const char *name, cJSON *payload);
+
+/* ---- loader.c ------------------------------------------------------------------------------ */
+int plugins_load(sc_server *s, const char *dir, char *err, size_t errcap);
+void plugins_unload(sc_server *s);
+
+/* ---- metrics.c ----------------------------------------------------------------------------- */
+void metrics_init(sc_metrics *m);
+void metrics_free(sc_metrics *m);
+void metrics_refusal(sc_metrics *m, const char *reason);
+void metrics_close(sc_metrics *m, int code);
+void metrics_diff(sc_metrics *m, double seconds);
+
+#endif

@@ -1,0 +1,510 @@
+/*
+ * outq.c -- see outq.h for the policy. Locks: q->mu (per queue) may be held while taking a
+ * writer's wmu (to schedule), never the reverse; neither is held during a write or a resync
+ * callback. Each queue is served by one writer (chosen round-robin at creation), so frames of
+ * one connection are written in push order. Costs: push O(1) (O(queue) when it overflows),
+ * a batch one memcpy per frame.
+ */
+#include "outq.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util.h"
+
+typedef struct qent {
+    struct qent *next;
+    sc_frame *f;  /* one reference owned by the queue */
+    uint64_t tag; /* 0: keep; else the channel whose state patch this is */
+} qent;
+
+typedef struct retag {
+    uint64_t tag;
+    int requested; /* 1 once the resync callback was asked for it */
+} retag;
+
+typedef struct writer {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    sc_outq *head, *tail; /* queues with work, linked by ready_next */
+    int stop;
+} writer;
+
+struct sc_writers {
+    writer *w;
+    int n;
+    atomic_uint next; /* round-robin assignment of queues to writers */
+};
+
+struct sc_outq {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* broadcast when a service pass ends (drained, released) */
+    qent *head, *tail;
+    size_t bytes, frames; /* what is queued */
+    size_t max_bytes, max_frames;
+    retag *retags;        /* remembered tags awaiting a full state */
+    size_t n_retags, cap_retags;
+    int scheduled; /* on a writer's ready list */
+    int busy;      /* a writer (or outq_drain) is serving it */
+    int closing;   /* a close frame is queued: nothing more is accepted */
+    int shut;      /* released by its owner: never write again */
+    int dead;      /* a write failed or the hard cap was hit */
+    writer *wr;    /* NULL: manual draining */
+    sc_outq *ready_next;
+    sc_write_fn write;
+    void *write_user;
+    sc_resync_fn resync;
+    void *resync_user;
+    sc_outq_counters *ctr;
+};
+
+static void ctr_add(sc_outq *q, atomic_ullong *c, unsigned long long v)
+{
+    if (q->ctr != NULL)
+        atomic_fetch_add_explicit(c, v, memory_order_relaxed);
+}
+#define CTR(q, field, v) ctr_add((q), (q)->ctr ? &(q)->ctr->field : NULL, (v))
+
+/* ---- writers -------------------------------------------------------------------------------- */
+
+static void service(sc_outq *q);
+
+static void *writer_main(void *arg)
+{
+    writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->head == NULL && !w->stop)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (w->head == NULL && w->stop)
+            break;
+        sc_outq *q = w->head;
+        w->head = q->ready_next;
+        if (w->head == NULL)
+            w->tail = NULL;
+        q->ready_next = NULL;
+        pthread_mutex_unlock(&w->mu);
+
+        pthread_mutex_lock(&q->mu);
+        q->scheduled = 0;
+        q->busy = 1;
+        pthread_mutex_unlock(&q->mu);
+        service(q);
+
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+sc_writers *writers_start(int n)
+{
+    if (n < 1)
+        return NULL;
+    sc_writers *ws = calloc(1, sizeof *ws);
+    if (ws == NULL)
+        return NULL;
+    ws->w = calloc((size_t)n, sizeof *ws->w);
+    if (ws->w == NULL) {
+        free(ws);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        writer *w = &ws->w[i];
+        pthread_mutex_init(&w->mu, NULL);
+        pthread_cond_init(&w->cv, NULL);
+        if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+            pthread_mutex_destroy(&w->mu);
+            pthread_cond_destroy(&w->cv);
+            ws->n = i;
+            writers_stop(ws);
+            return NULL;
+        }
+        ws->n = i + 1;
+    }
+    return ws;
+}
+
+void writers_stop(sc_writers *ws)
+{
+    if (ws == NULL)
+        return;
+    for (int i = 0; i < ws->n; i++) {
+        writer *w = &ws->w[i];
+        pthread_mutex_lock(&w->mu);
+        w->stop = 1;
+        pthread_cond_signal(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+        pthread_join(w->thread, NULL);
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+    }
+    free(ws->w);
+    free(ws);
+}
+
+/* With q->mu held: puts q on its writer's list unless already there or being served. */
+static void schedule(sc_outq *q)
+{
+    if (q->wr == NULL || q->scheduled || q->busy || q->shut)
+        return;
+    q->scheduled = 1;
+    writer *w = q->wr;
+    pthread_mutex_lock(&w->mu);
+    if (w->tail != NULL)
+        w->tail->ready_next = q;
+    else
+        w->head = q;
+    w->tail = q;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* ---- queue ---------------------------------------------------------------------------------- */
+
+sc_outq *outq_new(sc_writers *ws, size_t max_bytes, size_t max_frames, sc_write_fn write,
+                  void *write_user, sc_outq_counters *counters)
+{
+    sc_outq *q = calloc(1, sizeof *q);
+    if (q == NULL)
+        return NULL;
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    q->max_bytes = max_bytes;
+    q->max_frames = max_frames;
+    q->write = write;
+    q->write_user = write_user;
+    q->ctr = counters;
+    if (ws != NULL)
+        q->wr = &ws->w[atomic_fetch_add(&ws->next, 1) % (unsigned)ws->n];
+    return q;
+}
+
+void outq_set_resync(sc_outq *q, sc_resync_fn fn, void *user)
+{
+    pthread_mutex_lock(&q->mu);
+    q->resync = fn;
+    q->resync_user = user;
+    pthread_mutex_unlock(&q->mu);
+}
+
+static void drop_all(sc_outq *q)
+{
+    for (qent *e = q->head; e != NULL;) {
+        qent *next = e->next;
+        frame_unref(e->f);
+        free(e);
+        e = next;
+    }
+    q->head = q->tail = NULL;
+    q->bytes = q->frames = 0;
+}
+
+static int retag_find(const sc_outq *q, uint64_t tag)
+{
+    for (size_t i = 0; i < q->n_retags; i++)
+        if (q->retags[i].tag == tag)
+            return (int)i;
+    return -1;
+}
+
+static void retag_add(sc_outq *q, uint64_t tag)
+{
+    if (retag_find(q, tag) >= 0)
+        return;
+    if (q->n_retags == q->cap_retags) {
+        size_t cap = q->cap_retags ? q->cap_retags * 2 : 8;
+        retag *r = realloc(q->retags, cap * sizeof *r);
+        if (r == NULL) {
+            /* Cannot remember it: the client would silently diverge, so give up on it. */
+            q->dead = 1;
+            drop_all(q);
+            return;
+        }
+        q->retags = r;
+        q->cap_retags = cap;
+    }
+    q->retags[q->n_retags].tag = tag;
+    q->retags[q->n_retags].requested = 0;
+    q->n_retags++;
+    CTR(q, resyncs, 1);
+}
+
+static void retag_remove(sc_outq *q, uint64_t tag)
+{
+    int i = retag_find(q, tag);
+    if (i >= 0)
+        q->retags[i] = q->retags[--q->n_retags];
+}
+
+static void append(sc_outq *q, sc_frame *f, uint64_t tag, qent *e)
+{
+    e->next = NULL;
+    e->f = frame_ref(f);
+    e->tag = tag;
+    if (q->tail != NULL)
+        q->tail->next = e;
+    else
+        q->head = e;
+    q->tail = e;
+    q->bytes += f->len;
+    q->frames++;
+}
+
+/* Drops every queued tagged frame, remembering the tags. */
+static void drop_tagged(sc_outq *q)
+{
+    qent **pp = &q->head;
+    q->tail = NULL;
+    while (*pp != NULL) {
+        qent *e = *pp;
+        if (e->tag != 0) {
+            *pp = e->next;
+            retag_add(q, e->tag);
+            q->bytes -= e->f->len;
+            q->frames--;
+            CTR(q, frames_dropped, 1);
+            frame_unref(e->f);
+            free(e);
+            if (q->dead)
+                return;
+        } else {
+            q->tail = e;
+            pp = &e->next;
+        }
+    }
+}
+
+int outq_push(sc_outq *q, sc_frame *f, uint64_t tag)
+{
+    qent *e = malloc(sizeof *e);
+    pthread_mutex_lock(&q->mu);
+    int dropped = 1;
+    if (e == NULL || q->shut || q->closing || q->dead)
+        goto out;
+    if (tag != 0 && retag_find(q, tag) >= 0) {
+        CTR(q, frames_dropped, 1);
+        goto out;
+    }
+    if (q->bytes + f->len > q->max_bytes || q->frames + 1 > q->max_frames) {
+        drop_tagged(q);
+        if (q->dead)
+            goto out;
+        if (tag != 0) {
+            retag_add(q, tag);
+            CTR(q, frames_dropped, 1);
+            schedule(q);
+            goto out;
+        }
+        if (q->bytes + f->len > q->max_bytes * SC_OUTQ_HARD_FACTOR ||
+            q->frames + 1 > q->max_frames * SC_OUTQ_HARD_FACTOR) {
+            q->dead = 1;
+            drop_all(q);
+            CTR(q, queues_dead, 1);
+            pthread_cond_broadcast(&q->cv);
+            goto out;
+        }
+    }
+    append(q, f, tag, e);
+    e = NULL;
+    dropped = 0;
+    schedule(q);
+out:
+    pthread_mutex_unlock(&q->mu);
+    free(e);
+    return dropped;
+}
+
+void outq_push_resync(sc_outq *q, sc_frame *f, uint64_t tag)
+{
+    qent *e = malloc(sizeof *e);
+    pthread_mutex_lock(&q->mu);
+    retag_remove(q, tag);
+    if (e != NULL && !q->shut && !q->closing && !q->dead) {
+        append(q, f, 0, e);
+        e = NULL;
+        schedule(q);
+    }
+    pthread_mutex_unlock(&q->mu);
+    free(e);
+}
+
+void outq_forget(sc_outq *q, uint64_t tag)
+{
+    pthread_mutex_lock(&q->mu);
+    retag_remove(q, tag);
+    pthread_mutex_unlock(&q->mu);
+}
+
+int outq_close(sc_outq *q, int code, const char *reason)
+{
+    sc_frame *f = frame_close(code, reason);
+    qent *e = malloc(sizeof *e);
+    int rc = -1;
+    pthread_mutex_lock(&q->mu);
+    if (f != NULL && e != NULL && !q->closing && !q->shut && !q->dead) {
+        append(q, f, 0, e);
+        e = NULL;
+        q->closing = 1;
+        rc = 0;
+        schedule(q);
+    } else if (!q->closing) {
+        q->closing = 1;
+    }
+    pthread_mutex_unlock(&q->mu);
+    free(e);
+    frame_unref(f);
+    return rc;
+}
+
+int outq_flush_wait(sc_outq *q, int timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&q->mu);
+    int rc = 0;
+    while ((q->head != NULL || q->busy || q->scheduled) && !q->dead && !q->shut) {
+        if (q->wr == NULL || pthread_cond_timedwait(&q->cv, &q->mu, &until) == ETIMEDOUT) {
+            rc = -1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+}
+
+void outq_shutdown(sc_outq *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->shut = 1;
+    drop_all(q);
+    while (q->scheduled || q->busy)
+        pthread_cond_wait(&q->cv, &q->mu);
+    pthread_mutex_unlock(&q->mu);
+}
+
+void outq_free(sc_outq *q)
+{
+    if (q == NULL)
+        return;
+    drop_all(q);
+    free(q->retags);
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
+    free(q);
+}
+
+void outq_stats(sc_outq *q, size_t *bytes, size_t *frames, int *dead)
+{
+    pthread_mutex_lock(&q->mu);
+    if (bytes)
+        *bytes = q->bytes;
+    if (frames)
+        *frames = q->frames;
+    if (dead)
+        *dead = q->dead;
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* Serves q until it is empty; q->busy is set by the caller and cleared here. Returns the
+ * number of write calls. */
+static size_t service_count(sc_outq *q)
+{
+    size_t writes = 0;
+    sbuf batch = {0};
+    pthread_mutex_lock(&q->mu);
+    while (!q->shut && !q->dead) {
+        /* Full states first: they replace patches that were dropped. */
+        if (q->resync != NULL) {
+            uint64_t tags[64];
+            size_t n = 0;
+            for (size_t i = 0; i < q->n_retags && n < 64; i++) {
+                if (!q->retags[i].requested) {
+                    q->retags[i].requested = 1;
+                    tags[n++] = q->retags[i].tag;
+                }
+            }
+            if (n > 0) {
+                sc_resync_fn fn = q->resync;
+                void *user = q->resync_user;
+                pthread_mutex_unlock(&q->mu);
+                fn(user, tags, n);
+                pthread_mutex_lock(&q->mu);
+                continue;
+            }
+        }
+        if (q->head == NULL)
+            break;
+        /* Take a batch. */
+        qent *first = q->head, *last = first;
+        size_t bytes = first->f->len, count = 1;
+        while (last->next != NULL && bytes + last->next->f->len <= SC_WRITE_BATCH_BYTES) {
+            last = last->next;
+            bytes += last->f->len;
+            count++;
+        }
+        q->head = last->next;
+        if (q->head == NULL)
+            q->tail = NULL;
+        last->next = NULL;
+        q->bytes -= bytes;
+        q->frames -= count;
+        pthread_mutex_unlock(&q->mu);
+
+        int rc;
+        if (count == 1) {
+            rc = q->write(q->write_user, first->f->buf + first->f->off, first->f->len);
+        } else {
+            batch.len = 0;
+            sbuf_reserve(&batch, bytes);
+            for (qent *e = first; e != NULL; e = e->next)
+                sbuf_put(&batch, e->f->buf + e->f->off, e->f->len);
+            rc = batch.oom ? -1 : q->write(q->write_user, batch.data, batch.len);
+        }
+        writes++;
+        for (qent *e = first; e != NULL;) {
+            qent *next = e->next;
+            frame_unref(e->f);
+            free(e);
+            e = next;
+        }
+        if (rc == 0) {
+            CTR(q, bytes_written, bytes);
+            CTR(q, frames_written, count);
+        }
+        pthread_mutex_lock(&q->mu);
+        if (rc != 0) {
+            q->dead = 1;
+            drop_all(q);
+        }
+    }
+    q->busy = 0;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    sbuf_free(&batch);
+    return writes;
+}
+
+static void service(sc_outq *q) { (void)service_count(q); }
+
+size_t outq_drain(sc_outq *q)
+{
+    pthread_mutex_lock(&q->mu);
+    if (q->busy || q->wr != NULL) {
+        pthread_mutex_unlock(&q->mu);
+        return 0;
+    }
+    q->busy = 1;
+    pthread_mutex_unlock(&q->mu);
+    return service_count(q);
+}

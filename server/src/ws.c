@@ -1,0 +1,332 @@
+/*
+ * ws.c -- civetweb glue. Threads: civetweb runs one worker per connection; everything below
+ * runs on the worker of its connection, except ws_write (writer threads). civetweb hands
+ * every WebSocket frame to the data handler whole (no reassembly, FIN in `bits`); the core
+ * reassembles and enforces the size cap. Writes are prebuilt frames written with one mg_write
+ * under mg_lock_connection (CIVETWEB.md: 2x fan-out, no Nagle stalls, no interleaving with
+ * civetweb's own PONGs). The close handler runs sc_conn_close(), which waits until no writer
+ * holds the connection: civetweb reuses the mg_connection after the handler returns.
+ */
+#include "ws.h"
+
+#include <civetweb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util.h"
+
+/* HTTP worker threads on top of the WebSocket cap: /healthz, /metrics, static files and
+ * refused upgrades must still be served when every WebSocket slot is taken. */
+#define SC_HTTP_THREADS 16
+/* Accepted sockets waiting for a worker, and the kernel backlog (CIVETWEB.md section 4). */
+#define SC_CONNECTION_QUEUE "512"
+#define SC_LISTEN_BACKLOG "4096"
+/* civetweb pings after this much silence and closes after 5 unanswered pings, so a dead
+ * peer goes after ~6 intervals: idle_timeout / 6 gives ~idle_timeout. */
+#define SC_PING_DIVISOR 6
+
+struct sc_ws {
+    struct mg_context *ctx;
+    sc_server *srv;
+    sc_ws_options o;
+    char ws_path[128], sc_ws_path[128];
+};
+
+typedef struct wsconn {
+    sc_ws *ws;
+    struct mg_connection *mg; /* valid until the close handler returns */
+    sc_conn *core;
+    int slot;                 /* holds a connection slot */
+} wsconn;
+
+static int ws_write(void *user, const void *buf, size_t len)
+{
+    wsconn *w = user;
+    mg_lock_connection(w->mg);
+    int n = mg_write(w->mg, buf, len);
+    mg_unlock_connection(w->mg);
+    return (n > 0 && (size_t)n == len) ? 0 : -1;
+}
+
+static const char *header(const struct mg_connection *conn, const char *name)
+{
+    return mg_get_header(conn, name);
+}
+
+/* The bearer token of "Sec-WebSocket-Protocol: phoenix, base64url.bearer.phx.<b64>". */
+static char *token_from(const struct mg_connection *conn)
+{
+    static const char prefix[] = "base64url.bearer.phx.";
+    const char *h = header(conn, "Sec-WebSocket-Protocol");
+    if (h == NULL)
+        return NULL;
+    const char *p = h;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        while (n > 0 && p[n - 1] == ' ')
+            n--;
+        if (n > sizeof prefix - 1 && strncmp(p, prefix, sizeof prefix - 1) == 0)
+            return sc_base64_decode(p + sizeof prefix - 1, n - (sizeof prefix - 1), NULL);
+        if (end == NULL)
+            break;
+        p = end + 1;
+    }
+    return NULL;
+}
+
+static int origin_ok(sc_ws *w, const struct mg_connection *conn)
+{
+    if (w->o.n_origins == 0)
+        return 1;
+    const char *origin = header(conn, "Origin");
+    if (origin == NULL)
+        return 0;
+    for (int i = 0; i < w->o.n_origins; i++)
+        if (strcasecmp(origin, w->o.origins[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static void send_body(struct mg_connection *conn, int status, const char *type, const char *body,
+                      size_t len)
+{
+    const char *text = status == 200 ? "OK" : status == 403 ? "Forbidden" : status == 404 ? "Not Found"
+                     : status == 503 ? "Service Unavailable" : status == 400 ? "Bad Request"
+                     : status == 405 ? "Method Not Allowed" : "Error";
+    mg_printf(conn,
+              "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+              "Cache-Control: no-store\r\n\r\n",
+              status, text, type, len);
+    mg_write(conn, body, len);
+}
+
+static int send_text(struct mg_connection *conn, int status, const char *body)
+{
+    send_body(conn, status, "text/plain; charset=utf-8", body, strlen(body));
+    return status;
+}
+
+/* Every request passes here first (civetweb's begin_request): we route everything ourselves
+ * and let civetweb continue only with WebSocket upgrades that passed our checks. */
+static int begin_request(struct mg_connection *conn)
+{
+    sc_ws *w = mg_get_user_data(mg_get_context(conn));
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    const char *uri = ri->local_uri_raw ? ri->local_uri_raw : ri->request_uri;
+    if (uri == NULL)
+        return send_text(conn, 400, "bad request\n");
+
+    int is_ws = strcmp(uri, w->ws_path) == 0, is_sc = strcmp(uri, w->sc_ws_path) == 0;
+    if (is_ws || is_sc) {
+        /* civetweb 1.15 never clears the accepted subprotocol of the worker's reused
+         * connection struct: a client that offers none would get the previous client's
+         * "phoenix" back and fail the handshake (RFC 6455 4.1). Clear it before civetweb
+         * negotiates this request's. */
+        ((struct mg_request_info *)ri)->acceptedWebSocketSubprotocol = NULL;
+        const char *up = header(conn, "Upgrade");
+        if (up == NULL || strcasecmp(up, "websocket") != 0)
+            return send_text(conn, 400, "WebSocket upgrade required\n");
+        if (sc_server_stopping(w->srv)) {
+            sc_server_count_refusal(w->srv, "shutting_down");
+            return send_text(conn, 503, "shutting down\n");
+        }
+        if (!origin_ok(w, conn)) {
+            sc_server_count_refusal(w->srv, "origin");
+            sc_logf("info", "upgrade refused: origin %s not allowed",
+                    header(conn, "Origin") ? header(conn, "Origin") : "(none)");
+            return send_text(conn, 403, "origin not allowed\n");
+        }
+        if (sc_server_conn_count(w->srv) >= sc_server_config(w->srv)->max_connections) {
+            sc_server_count_refusal(w->srv, "too_many_connections");
+            sc_logf("warn", "upgrade refused: %d connections open (the cap)",
+                    sc_server_config(w->srv)->max_connections);
+            return send_text(conn, 503, "too many connections\n");
+        }
+        cJSON *params = sc_query_parse(ri->query_string);
+        const cJSON *vsn = cJSON_GetObjectItemCaseSensitive(params, "vsn");
+        if (cJSON_IsString(vsn) && strncmp(vsn->valuestring, "2.", 2) != 0) {
+            cJSON_Delete(params);
+            sc_server_count_refusal(w->srv, "unsupported_vsn");
+            return send_text(conn, 400, "unsupported serializer version (use vsn=2.0.0)\n");
+        }
+        char *token = token_from(conn);
+        int ok = sc_server_connect_check(w->srv, params, token) == 0;
+        cJSON_Delete(params);
+        free(token);
+        if (!ok) {
+            sc_server_count_refusal(w->srv, "connect_refused");
+            return send_text(conn, 403, "connection refused\n");
+        }
+        return 0; /* civetweb performs the upgrade and calls the WebSocket handlers */
+    }
+
+    if (strcmp(ri->request_method, "GET") != 0 && strcmp(ri->request_method, "HEAD") != 0)
+        return send_text(conn, 405, "method not allowed\n");
+    if (strcmp(uri, "/healthz") == 0)
+        return send_text(conn, 200, "ok\n");
+    if (strcmp(uri, "/metrics") == 0) {
+        sbuf b = {0};
+        sc_http_metrics(w->srv, &b);
+        send_body(conn, 200, "text/plain; version=0.0.4; charset=utf-8", b.data ? b.data : "", b.len);
+        sbuf_free(&b);
+        return 200;
+    }
+    if (strncmp(uri, "/api/state/", 11) == 0) {
+        cJSON *params = sc_query_parse(ri->query_string);
+        const char *auth = header(conn, "Authorization");
+        const char *token = (auth && strncasecmp(auth, "Bearer ", 7) == 0) ? auth + 7 : NULL;
+        sbuf b = {0};
+        int status = sc_http_state(w->srv, uri + 11, params, token, &b);
+        cJSON_Delete(params);
+        if (b.data == NULL)
+            sbuf_puts(&b, "{}");
+        send_body(conn, status, "application/json", b.data, b.len);
+        sbuf_free(&b);
+        return status;
+    }
+    char path[4096];
+    if (w->o.public_dir != NULL &&
+        sc_static_path(w->o.public_dir, uri, path, sizeof path) == 0) {
+        mg_send_mime_file(conn, path, NULL);
+        return 200;
+    }
+    return send_text(conn, 404, "not found\n");
+}
+
+static int ws_connect(const struct mg_connection *conn, void *cbdata)
+{
+    sc_ws *w = cbdata;
+    if (sc_server_conn_reserve(w->srv) != 0) {
+        sc_server_count_refusal(w->srv, "too_many_connections");
+        return 1; /* lost a race with another upgrade for the last slot */
+    }
+    wsconn *wc = calloc(1, sizeof *wc);
+    if (wc == NULL) {
+        sc_server_conn_release(w->srv);
+        return 1;
+    }
+    wc->ws = w;
+    wc->slot = 1;
+    mg_set_user_connection_data(conn, wc);
+    return 0;
+}
+
+static void ws_ready(struct mg_connection *conn, void *cbdata)
+{
+    sc_ws *w = cbdata;
+    wsconn *wc = mg_get_user_connection_data(conn);
+    if (wc == NULL)
+        return;
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    const char *uri = ri->local_uri_raw ? ri->local_uri_raw : "";
+    cJSON *params = sc_query_parse(ri->query_string);
+    char *token = token_from(conn);
+    wc->mg = conn;
+    wc->core = sc_conn_new(w->srv, params, token, strcmp(uri, w->sc_ws_path) == 0, ws_write, wc);
+    cJSON_Delete(params);
+    free(token);
+    sc_logf("info", "connection opened from %s:%d (%s)", ri->remote_addr, ri->remote_port, uri);
+}
+
+static int ws_data(struct mg_connection *conn, int bits, char *data, size_t len, void *cbdata)
+{
+    sc_ws *w = cbdata;
+    wsconn *wc = mg_get_user_connection_data(conn);
+    if (wc == NULL || wc->core == NULL)
+        return 0;
+    sc_conn_frame(wc->core, (bits & 0x80) != 0, bits & 0x0F, data, len);
+    if (sc_conn_close_code(wc->core) != 0) {
+        /* Send what is queued (error replies, then the close frame) before civetweb drops
+         * the socket; bounded by the write timeout. */
+        outq_flush_wait(sc_conn_outq(wc->core), sc_server_config(w->srv)->write_timeout_ms + 1000);
+        return 0;
+    }
+    return 1;
+}
+
+static void ws_close(const struct mg_connection *conn, void *cbdata)
+{
+    sc_ws *w = cbdata;
+    wsconn *wc = mg_get_user_connection_data(conn);
+    if (wc == NULL)
+        return;
+    if (wc->core != NULL) {
+        sc_conn_close(wc->core);
+        sc_logf("info", "connection closed");
+    }
+    if (wc->slot)
+        sc_server_conn_release(w->srv);
+    mg_set_user_connection_data(conn, NULL);
+    free(wc);
+}
+
+static int log_message(const struct mg_connection *conn, const char *message)
+{
+    (void)conn;
+    sc_logf("warn", "civetweb: %s", message);
+    return 1;
+}
+
+sc_ws *sc_ws_start(sc_server *s, const sc_ws_options *o, char *err, size_t errcap)
+{
+    sc_ws *w = calloc(1, sizeof *w);
+    if (w == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    w->srv = s;
+    w->o = *o;
+    snprintf(w->ws_path, sizeof w->ws_path, "%s/websocket", o->mount);
+    snprintf(w->sc_ws_path, sizeof w->sc_ws_path, "%s/websocket", o->sc_mount);
+    const sc_config *cfg = sc_server_config(s);
+
+    char ports[96], threads[16], ws_timeout[16], req_timeout[16];
+    snprintf(ports, sizeof ports, "%s:%d", o->bind ? o->bind : "0.0.0.0", o->port);
+    snprintf(threads, sizeof threads, "%d", cfg->max_connections + SC_HTTP_THREADS);
+    int ping = cfg->idle_timeout_ms / SC_PING_DIVISOR;
+    snprintf(ws_timeout, sizeof ws_timeout, "%d", ping < 1000 ? 1000 : ping);
+    snprintf(req_timeout, sizeof req_timeout, "%d", cfg->write_timeout_ms);
+    const char *options[] = {
+        "listening_ports", ports,
+        "num_threads", threads,
+        "tcp_nodelay", "1",
+        "enable_websocket_ping_pong", "yes",
+        "websocket_timeout_ms", ws_timeout,
+        "request_timeout_ms", req_timeout,
+        "connection_queue", SC_CONNECTION_QUEUE,
+        "listen_backlog", SC_LISTEN_BACKLOG,
+        "enable_directory_listing", "no",
+        "enable_keep_alive", "yes",
+        NULL,
+    };
+    struct mg_callbacks cb;
+    memset(&cb, 0, sizeof cb);
+    cb.begin_request = begin_request;
+    cb.log_message = log_message;
+    w->ctx = mg_start(&cb, w, options);
+    if (w->ctx == NULL) {
+        snprintf(err, errcap, "cannot listen on %s (port in use?)", ports);
+        free(w);
+        return NULL;
+    }
+    static const char *protocols[] = {"phoenix"};
+    static struct mg_websocket_subprotocols subprotocols = {1, protocols};
+    mg_set_websocket_handler_with_subprotocols(w->ctx, w->ws_path, &subprotocols, ws_connect,
+                                               ws_ready, ws_data, ws_close, w);
+    mg_set_websocket_handler_with_subprotocols(w->ctx, w->sc_ws_path, &subprotocols, ws_connect,
+                                               ws_ready, ws_data, ws_close, w);
+    return w;
+}
+
+void sc_ws_stop(sc_ws *w)
+{
+    if (w == NULL)
+        return;
+    mg_stop(w->ctx);
+    free(w);
+}
