@@ -26,6 +26,9 @@
 /* civetweb pings after this much silence and closes after 5 unanswered pings, so a dead
  * peer goes after ~6 intervals: idle_timeout / 6 gives ~idle_timeout. */
 #define SC_PING_DIVISOR 6
+/* After our close frame, how long a client that keeps sending may take to answer it before
+ * the socket is dropped anyway. */
+#define SC_CLOSE_GRACE_MS 2000
 
 struct sc_ws {
     struct mg_context *ctx;
@@ -39,6 +42,7 @@ typedef struct wsconn {
     struct mg_connection *mg; /* valid until the close handler returns */
     sc_conn *core;
     int slot;                 /* holds a connection slot */
+    int64_t closing_since;    /* when our close frame went out (monotonic ms), or 0 */
 } wsconn;
 
 static int ws_write(void *user, const void *buf, size_t len)
@@ -239,14 +243,25 @@ static int ws_data(struct mg_connection *conn, int bits, char *data, size_t len,
     wsconn *wc = mg_get_user_connection_data(conn);
     if (wc == NULL || wc->core == NULL)
         return 0;
-    sc_conn_frame(wc->core, (bits & 0x80) != 0, bits & 0x0F, data, len);
-    if (sc_conn_close_code(wc->core) != 0) {
-        /* Send what is queued (error replies, then the close frame) before civetweb drops
-         * the socket; bounded by the write timeout. */
-        outq_flush_wait(sc_conn_outq(wc->core), sc_server_config(w->srv)->write_timeout_ms + 1000);
+    int opcode = bits & 0x0F;
+    sc_conn_frame(wc->core, (bits & 0x80) != 0, opcode, data, len);
+    if (sc_conn_close_code(wc->core) == 0)
+        return 1;
+    /* Send what is queued (error replies, then the close frame), bounded by the write
+     * timeout. Then, unless this frame was the client's close, keep reading (and ignoring)
+     * until it is: closing a socket with unread input makes the kernel send a RST, and the
+     * client would lose our close frame and the replies before it (RFC 6455 7.1.1). */
+    int timeout = sc_server_config(w->srv)->write_timeout_ms + 1000;
+    if (opcode == 0x8) {
+        outq_flush_wait(sc_conn_outq(wc->core), timeout);
         return 0;
     }
-    return 1;
+    if (wc->closing_since == 0) {
+        outq_flush_wait(sc_conn_outq(wc->core), timeout);
+        wc->closing_since = sc_clock_ms();
+        return 1;
+    }
+    return sc_clock_ms() - wc->closing_since < SC_CLOSE_GRACE_MS;
 }
 
 static void ws_close(const struct mg_connection *conn, void *cbdata)
