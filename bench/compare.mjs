@@ -147,6 +147,14 @@ if (!existsSync(SC)) {
   console.error(`compare: ${SC} not found; build first (make build)`);
   process.exit(2);
 }
+// The lock file must fetch from the npm registry only (CI reaches no other host).
+const lock = readFileSync(join(HERE, "package-lock.json"), "utf8");
+const foreign = [...lock.matchAll(/"resolved": "([^"]+)"/g)].map((m) => m[1])
+  .filter((url) => !url.startsWith("https://registry.npmjs.org/"));
+if (foreign.length) {
+  console.error(`compare: package-lock.json resolves outside the npm registry: ${foreign[0]}`);
+  process.exit(2);
+}
 const gen = run(process.execPath, [join(HERE, "gen-corpus.mjs"), CORPUS]);
 if (gen.status !== 0) {
   console.error(`compare: gen-corpus failed:\n${gen.stderr}`);
@@ -270,7 +278,8 @@ console.log(`diff x = fastest JS peer / ours (target >= ${TARGET_DIFF_SPEEDUP}x)
   `<= 1.00); RSS x = peak RSS of bench-diff / parse-only (target <= ${TARGET_RSS_RATIO}x, ` +
   "~1 MB cases).");
 console.log("✗ = that engine's result is wrong (its patch does not turn A into B, or its apply " +
-  "of our patch does not give B); timeout = one call took over ~10 s.");
+  "of our patch does not give B); timeout = one call took over ~10 s; error = the engine threw " +
+  "(jsondiffpatch's applier rejects a replace of the root \"\").");
 const verified = results.filter((r) => r.verified).length;
 console.log(`Our patches verified (sc-patch apply and fast-json-patch applyPatch give B): ` +
   `${verified}/${results.length}.`);
