@@ -4,9 +4,9 @@
  *
  * SC_SCOPE_CONNECTION: each joined client has its own clock. Joining (and every rejoin or
  * resume) sets a repeating timer of CLOCK_PERIOD_MS; each tick writes the server's wall clock
- * into the state, so the client receives one small patch per period (two replace ops) while it
- * sends nothing. The server cancels the timer when the client leaves. The clock has no events:
- * with no .event callback the server refuses every event with "unknown_event".
+ * into the state, so the client receives one small update per period (two replaced members)
+ * while it sends nothing. The server cancels the timer when the client leaves. The clock has no
+ * events: with no .event callback the server refuses every event with "unknown_event".
  */
 #include <statechannel/handler.h>
 

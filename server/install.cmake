@@ -19,7 +19,6 @@ target_include_directories(sc_handler_api INTERFACE
   $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
 target_link_libraries(sc_handler_api INTERFACE PkgConfig::CJSON)
 set_target_properties(sc_handler_api PROPERTIES EXPORT_NAME handler)
-set_target_properties(scpatch_static PROPERTIES EXPORT_NAME scpatch_static)
 
 install(FILES ${PROJECT_SOURCE_DIR}/server/include/statechannel/handler.h
               ${PROJECT_SOURCE_DIR}/patch/include/statechannel/patch.h
