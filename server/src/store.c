@@ -4,12 +4,13 @@
  *
  * Group commit. Submitters append batches to a FIFO under one mutex and signal the store
  * thread; nothing else happens on their thread, so a submission costs O(1) plus the batch's
- * memory and never waits for I/O. The store thread sleeps until the queue is non-empty, then
- * waits commit_window_us more (or until the queue is half full, whichever comes first) so that
- * concurrent submitters share the transaction, takes the whole queue, commits it as ONE
- * transaction (one fsync in durable mode), and only then calls every batch's completion in
- * submission order. With a window of 0 the thread commits at once; batches that arrive during
- * a commit still share the next one. Cost per group: one transaction + O(items) statements.
+ * memory and never waits for I/O. The store thread sleeps until the queue is non-empty,
+ * optionally waits commit_window_us more (or until the queue is half full) so that concurrent
+ * submitters share the transaction, takes the whole queue, commits it as ONE transaction (one
+ * fsync in durable mode), and only then calls every batch's completion in submission order.
+ * With the default window of 0 it commits at once, and every batch that arrives during a
+ * commit shares the next one: groups grow with the load, and at low load an ack costs one
+ * fsync, not a window. Cost per group: one transaction + O(items) statements.
  *
  * Bounds. Submitted batches count against queue_max_batches and queue_max_bytes until their
  * completion has returned (so memory is bounded by the options, not by how far the disk lags).
@@ -41,9 +42,12 @@ enum {
     /* Floor for the "log grew past the snapshot's size" rule, so a tiny state is not
      * re-snapshotted every few versions. */
     SC_STORE_DEFAULT_CHECKPOINT_MIN_BYTES = 64 * 1024,
-    /* 2 ms: long enough that concurrent events share one fsync (an fsync costs ~1-5 ms on the
-     * disks measured, see docs/durability.md), short next to a network round trip. */
-    SC_STORE_DEFAULT_WINDOW_US = 2000,
+    /* 0: commit as soon as the previous commit ends; whatever arrived meanwhile shares the
+     * next transaction, so the group grows with the load by itself. Measured (see
+     * docs/durability.md): with clients that wait for their acks, a 5 ms window only adds
+     * 5 ms to every ack and lowers throughput; it pays only when commits are CPU-bound by
+     * per-transaction overhead, which the option still allows. */
+    SC_STORE_DEFAULT_WINDOW_US = 0,
     /* In-flight batches: thousands of events per second times a few ms of commit latency,
      * with ample headroom before back-pressure starts. */
     SC_STORE_DEFAULT_QUEUE_BATCHES = 4096,

@@ -8,8 +8,8 @@
  *     sent only the versions it missed;
  *   - every client session: its id, topic, state key, last applied op number, the outcomes of
  *     its last SC_STORE_OUTCOMES_KEPT ops (for duplicate replies) and its last-seen time.
- * Writes are batches handed to sc_store_submit(); a store thread commits every batch pending at
- * the end of a short window in ONE transaction (group commit), then calls each batch's
+ * Writes are batches handed to sc_store_submit(); a store thread commits every batch pending
+ * (after an optional short window) in ONE transaction (group commit), then calls each batch's
  * completion callback. In durable mode a callback runs only once its batch is on disk
  * (fsync'd), which is when the server may release the batch's acknowledgements.
  *
@@ -102,8 +102,8 @@ typedef struct sc_store_options {
     uint64_t checkpoint_min_bytes; /* ... or once the log since the snapshot holds more bytes
                                       than max(this, the snapshot's size) (default 64 KiB) */
     uint32_t commit_window_us;     /* group commit: wait this long after the first pending
-                                      batch before committing (default 2000; 0 = commit at
-                                      once, batching only what arrived during the last commit) */
+                                      batch before committing; 0 (default) = commit at once,
+                                      grouping what arrived during the previous commit */
     size_t queue_max_batches;      /* submitted but not yet completed batches (default 4096) */
     size_t queue_max_bytes;        /* ... and their bytes (default 64 MiB); past either bound
                                       sc_store_submit() waits */
@@ -245,7 +245,9 @@ typedef struct sc_store_session_rec {
     const sc_store_outcome *outcomes;  /* ascending op numbers, the last one is last_op */
 } sc_store_session_rec;
 
-/* Return 0 to go on, anything else to stop (the load then returns SC_STORE_ESTOPPED). */
+/* Return 0 to go on, anything else to stop (the load then returns SC_STORE_ESTOPPED). They run
+ * on the calling thread inside the read; they must not call the store's reading functions
+ * (sc_store_load*, sc_store_read_log) themselves, which would deadlock. */
 typedef int (*sc_store_state_fn)(void *user, const sc_store_state_rec *rec);
 typedef int (*sc_store_session_fn)(void *user, const sc_store_session_rec *rec);
 

@@ -470,34 +470,83 @@ static void remember_due(sqlite_be *be, int64_t id)
         be->pending[be->n_pending++] = id;
 }
 
-static sc_store_status item_patch(sqlite_be *be, const sc_store_item *it, sc_store_error *err)
-{
+/* Within one batch, consecutive patches of one state and consecutive outcomes of one session
+ * share one read and one write of their bookkeeping row (and one trim): a batch carrying a
+ * burst of events costs one insert per event plus a constant. The cache lives only inside the
+ * batch's savepoint and is written back (flush_cache) before any other kind of item and at the
+ * batch's end, or dropped with the savepoint on failure. */
+typedef struct batch_cache {
+    const char *state_key; /* cached state (borrowed from the item), or NULL */
     state_row row;
-    int rc = state_get(be, it->key, 0, &row);
-    if (rc == SQLITE_DONE)
-        return sc_store_fail(err, SC_STORE_ENOTFOUND, 0,
-                             "patch for state %s: no such state (send its snapshot first)", it->key);
-    if (rc != SQLITE_ROW)
-        return db_fail(err, be->db, rc, be->path, "reading a state");
-    if (it->version != row.version + 1)
+    const char *session;   /* cached session id, or NULL */
+    uint64_t last_op;      /* its last consumed op, including the cached ones */
+    uint64_t stored_op;    /* its last op as stored (to skip a no-op write) */
+} batch_cache;
+
+static sc_store_status flush_cache(sqlite_be *be, batch_cache *c, sc_store_error *err)
+{
+    int rc;
+    if (c->state_key != NULL) {
+        c->state_key = NULL;
+        if ((rc = trim_log(be, &c->row)) != SQLITE_OK || (rc = state_put(be, &c->row)) != SQLITE_OK)
+            return db_fail(err, be->db, rc, be->path, "updating a state");
+        if (checkpoint_due(be, &c->row))
+            remember_due(be, c->row.id);
+    }
+    if (c->session != NULL) {
+        const char *id = c->session;
+        c->session = NULL;
+        if (c->last_op == c->stored_op)
+            return SC_STORE_OK;
+        sqlite3_stmt *st = be->w[W_SESS_SET_OP];
+        bind_str(st, 1, id);
+        bind_u64(st, 2, c->last_op);
+        if ((rc = run(st)) != SQLITE_OK)
+            return db_fail(err, be->db, rc, be->path, "writing a session");
+        if (c->last_op > SC_STORE_OUTCOMES_KEPT) {
+            st = be->w[W_OUT_CUT];
+            bind_str(st, 1, id);
+            bind_u64(st, 2, c->last_op - SC_STORE_OUTCOMES_KEPT);
+            if ((rc = run(st)) != SQLITE_OK)
+                return db_fail(err, be->db, rc, be->path, "trimming op outcomes");
+        }
+    }
+    return SC_STORE_OK;
+}
+
+static sc_store_status item_patch(sqlite_be *be, batch_cache *c, const sc_store_item *it,
+                                  sc_store_error *err)
+{
+    if (c->state_key == NULL || strcmp(c->state_key, it->key) != 0) {
+        sc_store_status fst = flush_cache(be, c, err);
+        if (fst != SC_STORE_OK)
+            return fst;
+        int rc = state_get(be, it->key, 0, &c->row);
+        if (rc == SQLITE_DONE)
+            return sc_store_fail(err, SC_STORE_ENOTFOUND, 0,
+                                 "patch for state %s: no such state (send its snapshot first)",
+                                 it->key);
+        if (rc != SQLITE_ROW)
+            return db_fail(err, be->db, rc, be->path, "reading a state");
+        c->state_key = it->key;
+    }
+    state_row *row = &c->row;
+    if (it->version != row->version + 1)
         return sc_store_fail(err, SC_STORE_ESEQ, 0,
                              "patch for state %s: version %llu does not follow the stored %llu",
                              it->key, (unsigned long long)it->version,
-                             (unsigned long long)row.version);
+                             (unsigned long long)row->version);
     sqlite3_stmt *st = be->w[W_PATCH_INS];
-    sqlite3_bind_int64(st, 1, row.id);
+    sqlite3_bind_int64(st, 1, row->id);
     bind_u64(st, 2, it->version);
     bind_u64(st, 3, it->len);
     bind_text(st, 4, it->data, it->len);
-    if ((rc = run(st)) != SQLITE_OK)
+    int rc = run(st);
+    if (rc != SQLITE_OK)
         return db_fail(err, be->db, rc, be->path, "writing a patch");
-    row.version = it->version;
-    row.log_bytes += it->len;
-    row.since_bytes += it->len;
-    if ((rc = trim_log(be, &row)) != SQLITE_OK || (rc = state_put(be, &row)) != SQLITE_OK)
-        return db_fail(err, be->db, rc, be->path, "updating a state");
-    if (checkpoint_due(be, &row))
-        remember_due(be, row.id);
+    row->version = it->version;
+    row->log_bytes += it->len;
+    row->since_bytes += it->len;
     return SC_STORE_OK;
 }
 
@@ -583,42 +632,39 @@ static sc_store_status item_session(sqlite_be *be, const sc_store_item *it, sc_s
     return rc == SQLITE_OK ? SC_STORE_OK : db_fail(err, be->db, rc, be->path, "writing a session");
 }
 
-static sc_store_status item_outcome(sqlite_be *be, const sc_store_item *it, sc_store_error *err)
+static sc_store_status item_outcome(sqlite_be *be, batch_cache *c, const sc_store_item *it,
+                                    sc_store_error *err)
 {
-    sqlite3_stmt *st = be->w[W_SESS_OP];
-    bind_str(st, 1, it->key);
-    int rc = sqlite3_step(st);
-    uint64_t last = rc == SQLITE_ROW ? col_u64(st, 0) : 0;
-    done_with(st);
-    if (rc == SQLITE_DONE)
-        return sc_store_fail(err, SC_STORE_ENOTFOUND, 0, "outcome of op %llu: no session %s",
-                             (unsigned long long)it->op, it->key);
-    if (rc != SQLITE_ROW)
-        return db_fail(err, be->db, rc, be->path, "reading a session");
-    if (it->op != last + 1)
+    if (c->session == NULL || strcmp(c->session, it->key) != 0) {
+        sc_store_status fst = flush_cache(be, c, err);
+        if (fst != SC_STORE_OK)
+            return fst;
+        sqlite3_stmt *st = be->w[W_SESS_OP];
+        bind_str(st, 1, it->key);
+        int rc = sqlite3_step(st);
+        c->last_op = c->stored_op = rc == SQLITE_ROW ? col_u64(st, 0) : 0;
+        done_with(st);
+        if (rc == SQLITE_DONE)
+            return sc_store_fail(err, SC_STORE_ENOTFOUND, 0, "outcome of op %llu: no session %s",
+                                 (unsigned long long)it->op, it->key);
+        if (rc != SQLITE_ROW)
+            return db_fail(err, be->db, rc, be->path, "reading a session");
+        c->session = it->key;
+    }
+    if (it->op != c->last_op + 1)
         return sc_store_fail(err, SC_STORE_ESEQ, 0,
                              "session %s: op %llu does not follow the last consumed op %llu",
-                             it->key, (unsigned long long)it->op, (unsigned long long)last);
-    st = be->w[W_OUT_INS];
+                             it->key, (unsigned long long)it->op, (unsigned long long)c->last_op);
+    sqlite3_stmt *st = be->w[W_OUT_INS];
     bind_str(st, 1, it->key);
     bind_u64(st, 2, it->op);
     sqlite3_bind_int(st, 3, it->ok);
     bind_u64(st, 4, it->version);
     bind_text(st, 5, it->data, it->len);
-    if ((rc = run(st)) != SQLITE_OK)
+    int rc = run(st);
+    if (rc != SQLITE_OK)
         return db_fail(err, be->db, rc, be->path, "writing an op outcome");
-    st = be->w[W_SESS_SET_OP];
-    bind_str(st, 1, it->key);
-    bind_u64(st, 2, it->op);
-    if ((rc = run(st)) != SQLITE_OK)
-        return db_fail(err, be->db, rc, be->path, "writing a session");
-    if (it->op > SC_STORE_OUTCOMES_KEPT) {
-        st = be->w[W_OUT_CUT];
-        bind_str(st, 1, it->key);
-        bind_u64(st, 2, it->op - SC_STORE_OUTCOMES_KEPT);
-        if ((rc = run(st)) != SQLITE_OK)
-            return db_fail(err, be->db, rc, be->path, "trimming op outcomes");
-    }
+    c->last_op = it->op;
     return SC_STORE_OK;
 }
 
@@ -641,18 +687,24 @@ static sc_store_status delete_sessions(sqlite_be *be, const int *stmts, size_t n
     return SC_STORE_OK;
 }
 
-static sc_store_status apply_item(sqlite_be *be, sc_store_batch *b, const sc_store_item *it)
+static sc_store_status apply_item(sqlite_be *be, batch_cache *c, sc_store_batch *b,
+                                  const sc_store_item *it)
 {
     static const int drop[] = {W_DROP_S_OUT, W_DROP_S_PATCH, W_DROP_S_SNAP, W_DROP_S_STATE,
                                W_DROP_S_SESS};
     static const int expire[] = {W_EXP_OUT, W_EXP_PATCH, W_EXP_SNAP, W_EXP_STATE, W_EXP_SESS};
     sc_store_error *err = &b->result;
+    if (it->kind != SC_ITEM_PATCH && it->kind != SC_ITEM_OUTCOME) {
+        sc_store_status st = flush_cache(be, c, err);
+        if (st != SC_STORE_OK)
+            return st;
+    }
     switch (it->kind) {
     case SC_ITEM_SNAPSHOT: return item_snapshot(be, it, err);
-    case SC_ITEM_PATCH: return item_patch(be, it, err);
+    case SC_ITEM_PATCH: return item_patch(be, c, it, err);
     case SC_ITEM_DROP_STATE: return item_drop_state(be, it, err);
     case SC_ITEM_SESSION: return item_session(be, it, err);
-    case SC_ITEM_OUTCOME: return item_outcome(be, it, err);
+    case SC_ITEM_OUTCOME: return item_outcome(be, c, it, err);
     case SC_ITEM_DROP_SESSION:
         return delete_sessions(be, drop, sizeof drop / sizeof drop[0], it->key, 0, NULL, err);
     case SC_ITEM_EXPIRE: {
@@ -677,8 +729,12 @@ static void apply_batch(sqlite_be *be, sc_store_batch *b)
     }
     size_t pending_before = be->n_pending;
     sc_store_status st = SC_STORE_OK;
+    batch_cache cache;
+    memset(&cache, 0, sizeof cache);
     for (const sc_store_item *it = b->head; it != NULL && st == SC_STORE_OK; it = it->next)
-        st = apply_item(be, b, it);
+        st = apply_item(be, &cache, b, it);
+    if (st == SC_STORE_OK)
+        st = flush_cache(be, &cache, &b->result);
     if (st != SC_STORE_OK) {
         run(be->w[W_ROLLBACK_TO]);
         be->n_pending = pending_before; /* those states did not change after all */
@@ -703,12 +759,26 @@ static int sqlite_commit(void *vbe, sc_store_batch *group)
         return 0;
     }
     size_t pending_before = be->n_pending;
-    for (sc_store_batch *b = group; b != NULL; b = b->next)
+    for (sc_store_batch *b = group; b != NULL; b = b->next) {
         apply_batch(be, b);
-    rc = run(be->w[W_COMMIT]);
-    if (rc == SQLITE_OK)
-        return 1;
-    db_fail(&err, be->db, rc, be->path, "committing");
+        /* After SQLITE_FULL, IOERR, NOMEM or BUSY, SQLite may have rolled the whole
+         * transaction back on its own: the batches before this one are gone too, and the
+         * next ones would run outside any transaction. Fail the whole group instead. */
+        if (sqlite3_get_autocommit(be->db)) {
+            err = b->result.status != SC_STORE_OK ? b->result : err;
+            if (err.status == SC_STORE_OK)
+                sc_store_fail(&err, SC_STORE_ESQL, 0, "%s: the transaction was rolled back",
+                              be->path);
+            rc = SQLITE_ABORT;
+            break;
+        }
+    }
+    if (rc == SQLITE_OK) {
+        rc = run(be->w[W_COMMIT]);
+        if (rc == SQLITE_OK)
+            return 1;
+        db_fail(&err, be->db, rc, be->path, "committing");
+    }
     if (!sqlite3_get_autocommit(be->db))
         run(be->w[W_ROLLBACK]);
     be->n_pending = pending_before;
@@ -1281,6 +1351,12 @@ sc_store_status sc_store_sqlite_open(const char *data_dir, const sc_store_option
         (st = prepare_all(be, err)) != SC_STORE_OK) {
         sqlite_close(be);
         return st;
+    }
+    /* The file (and its WAL) are new directory entries: make them durable too. */
+    int dfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
     }
     if (sqlite3_db_readonly(be->db, "main") == 1) {
         sqlite_close(be);

@@ -532,6 +532,74 @@ START_TEST(a_patch_out_of_sequence_fails_only_its_own_batch)
 }
 END_TEST
 
+START_TEST(a_batch_carrying_a_burst_of_events_writes_them_all_in_order)
+{
+    char dir[256];
+    make_dir(dir, sizeof dir);
+    sc_store_options o = fast_options();
+    sc_store *s = open_store(dir, &o);
+    write_counter(s, "t:a", 0);
+    write_counter(s, "t:b", 0);
+    sc_store_batch *b = new_batch();
+    sc_store_batch_session(b, "s1", "counter:a", "t:a", 1);
+    add_set_n(b, "t:a", 1);
+    add_set_n(b, "t:a", 2);
+    for (uint64_t op = 1; op <= 70; op++)
+        add_outcome(b, "s1", op);
+    add_set_n(b, "t:b", 1);
+    add_set_n(b, "t:a", 3); /* back to a after b: the cached row must have been written */
+    add_outcome(b, "s1", 71);
+    commit_ok(s, b);
+    ck_assert_str_eq(load_state(s, "t:a", NULL).json, "{\"n\":3}");
+    ck_assert_str_eq(load_state(s, "t:b", NULL).json, "{\"n\":1}");
+    seen_session ss = {0};
+    ck_assert_int_eq(sc_store_load_session(s, "s1", on_session, &ss, NULL), SC_STORE_OK);
+    ck_assert_uint_eq(ss.last_op, 71);
+    ck_assert_uint_eq(ss.n, SC_STORE_OUTCOMES_KEPT);
+    ck_assert_uint_eq(ss.first_op, 71 - SC_STORE_OUTCOMES_KEPT + 1);
+    ck_assert(ss.all_bodies_match);
+    sc_store_log *log = NULL;
+    ck_assert_int_eq(sc_store_read_log(s, "t:a", 0, 0, &log, NULL), SC_STORE_OK);
+    ck_assert_uint_eq(log->n, 3);
+    sc_store_log_free(log);
+    sc_store_close(s);
+    remove_dir(dir);
+}
+END_TEST
+
+START_TEST(a_failure_inside_a_burst_rolls_back_the_whole_batch)
+{
+    char dir[256];
+    make_dir(dir, sizeof dir);
+    sc_store_options o = fast_options();
+    sc_store *s = open_store(dir, &o);
+    write_counter(s, "t:a", 2);
+    sc_store_batch *b = new_batch();
+    sc_store_batch_session(b, "s1", "counter:a", "t:a", 1);
+    commit_ok(s, b);
+    b = new_batch();
+    add_set_n(b, "t:a", 3);
+    add_outcome(b, "s1", 1);
+    add_outcome(b, "s1", 2);
+    add_set_n(b, "t:a", 4);
+    add_outcome(b, "s1", 4); /* a gap in the ops: nothing of this batch may stay */
+    ck_assert_int_eq(commit(s, b, NULL), SC_STORE_ESEQ);
+    ck_assert_str_eq(load_state(s, "t:a", NULL).json, "{\"n\":2}");
+    seen_session ss = {0};
+    ck_assert_int_eq(sc_store_load_session(s, "s1", on_session, &ss, NULL), SC_STORE_OK);
+    ck_assert_uint_eq(ss.last_op, 0);
+    ck_assert_uint_eq(ss.n, 0);
+    /* and the next batch starts from the stored rows, not from the failed batch's */
+    b = new_batch();
+    add_set_n(b, "t:a", 3);
+    add_outcome(b, "s1", 1);
+    commit_ok(s, b);
+    ck_assert_str_eq(load_state(s, "t:a", NULL).json, "{\"n\":3}");
+    sc_store_close(s);
+    remove_dir(dir);
+}
+END_TEST
+
 START_TEST(a_patch_for_an_unknown_state_or_an_old_snapshot_is_refused)
 {
     char dir[256];
@@ -1473,6 +1541,8 @@ int main(void)
     tcase_add_test(tc, load_calls_back_for_every_state_and_session);
     tcase_add_test(tc, a_callback_can_stop_the_load);
     tcase_add_test(tc, a_patch_out_of_sequence_fails_only_its_own_batch);
+    tcase_add_test(tc, a_batch_carrying_a_burst_of_events_writes_them_all_in_order);
+    tcase_add_test(tc, a_failure_inside_a_burst_rolls_back_the_whole_batch);
     tcase_add_test(tc, a_patch_for_an_unknown_state_or_an_old_snapshot_is_refused);
     tcase_add_test(tc, a_newer_snapshot_replaces_the_state_and_drops_its_log);
     tcase_add_test(tc, a_snapshot_at_the_current_version_keeps_the_log);
