@@ -13,6 +13,8 @@
  * One JSON line per configuration on stdout.
  *
  * Usage: store-bench [--seconds S] [--threads T] [--events E] [--inflight N] [--only-basic]
+ *                    [--config NAME]   (NAME: one of the configs[] names below)
+ *                    [--glibc-default] (keep glibc's malloc trim threshold; see SB_TRIM_THRESHOLD)
  * (--inflight 1 --threads 1 --events 1 measures the ack latency of a lone event.)
  */
 #include <pthread.h>
@@ -24,6 +26,9 @@
 #include <unistd.h>
 
 #include <dirent.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "store.h"
 
@@ -31,6 +36,12 @@
 #define SB_INFLIGHT 64
 /* Latency samples kept (bounded memory); later completions are counted but not sampled. */
 #define SB_MAX_SAMPLES 2000000
+/* glibc trims a thread arena's top (madvise + a TLB shootdown on every core) whenever more
+ * than M_TRIM_THRESHOLD (128 KiB until glibc adjusts it) is free at its top. Batches are
+ * allocated by the submitting threads and freed by the store thread, so arenas oscillate
+ * around that threshold; measured here, that cost 10x the throughput. The server should set
+ * this at startup too (docs/durability.md); --glibc-default measures without it. */
+#define SB_TRIM_THRESHOLD (64 * 1024 * 1024)
 /* Bound on one configuration's duration, whatever --seconds says. */
 #define SB_MAX_SECONDS 60
 #define SB_MAX_THREADS 64
@@ -281,6 +292,8 @@ int main(int argc, char **argv)
 {
     double seconds = 2;
     int threads = 4, events = 4, inflight = SB_INFLIGHT, only_basic = 0;
+    const char *only = NULL;
+    int glibc_default = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
             seconds = atof(argv[++i]);
@@ -290,11 +303,15 @@ int main(int argc, char **argv)
             events = atoi(argv[++i]);
         else if (strcmp(argv[i], "--inflight") == 0 && i + 1 < argc)
             inflight = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            only = argv[++i];
+        else if (strcmp(argv[i], "--glibc-default") == 0)
+            glibc_default = 1;
         else if (strcmp(argv[i], "--only-basic") == 0)
             only_basic = 1;
         else {
             fprintf(stderr, "usage: %s [--seconds S] [--threads T] [--events E] [--inflight N] "
-                            "[--only-basic]\n",
+                            "[--only-basic] [--config NAME] [--glibc-default]\n",
                     argv[0]);
             return 2;
         }
@@ -306,6 +323,12 @@ int main(int argc, char **argv)
                 SB_MAX_SECONDS, SB_MAX_THREADS, SB_MAX_EVENTS);
         return 2;
     }
+#ifdef __GLIBC__
+    if (!glibc_default)
+        mallopt(M_TRIM_THRESHOLD, SB_TRIM_THRESHOLD);
+#else
+    (void)glibc_default;
+#endif
     static const sb_config configs[] = {
         {"durable_window0", 1, 0, 256, 0},
         {"durable_window5ms", 1, 5000, 256, 0},
@@ -316,8 +339,9 @@ int main(int argc, char **argv)
     };
     int rc = 0;
     for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) {
-        if (only_basic && configs[i].state_bytes > 256)
-            break;
+        if ((only_basic && configs[i].state_bytes > 256) ||
+            (only != NULL && strcmp(only, configs[i].name) != 0))
+            continue;
         rc |= run_config(&configs[i], threads, events, inflight, seconds);
     }
     return rc;
