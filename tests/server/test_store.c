@@ -1120,23 +1120,70 @@ static void count_done(void *user, const sc_store_error *result)
         atomic_fetch_add((atomic_int *)user, 1);
 }
 
+/* The first batch's completion holds the store thread until the test releases it, so no
+ * batch can complete meanwhile and the queue's bound is what the submitter meets. */
+typedef struct hold_ctx {
+    sc_store *store;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int released;       /* set by the test */
+    atomic_int reached; /* submissions the helper has started */
+    atomic_int returned; /* submissions that returned */
+    atomic_int ok;      /* successful completions */
+} hold_ctx;
+
+static void hold_done(void *user, const sc_store_error *result)
+{
+    hold_ctx *h = user;
+    pthread_mutex_lock(&h->mu);
+    while (!h->released)
+        pthread_cond_wait(&h->cv, &h->mu);
+    pthread_mutex_unlock(&h->mu);
+    count_done(&h->ok, result);
+}
+
+static void *hold_submitter(void *arg)
+{
+    hold_ctx *h = arg;
+    for (uint64_t v = 1; v <= 20; v++) {
+        sc_store_batch *b = sc_store_batch_new();
+        add_set_n(b, "t:q", v);
+        atomic_fetch_add(&h->reached, 1);
+        sc_store_submit(h->store, b, v == 1 ? hold_done : count_done,
+                        v == 1 ? (void *)h : (void *)&h->ok, NULL);
+        atomic_fetch_add(&h->returned, 1);
+    }
+    return NULL;
+}
+
 START_TEST(submit_waits_for_room_when_the_queue_is_full)
 {
     char dir[256];
     make_dir(dir, sizeof dir);
     sc_store_options o = fast_options();
     o.queue_max_batches = 4;
-    o.commit_window_us = 20000;
     sc_store *s = open_store(dir, &o);
     write_counter(s, "t:q", 0);
-    atomic_int ok = 0;
-    for (uint64_t v = 1; v <= 20; v++) {
-        sc_store_batch *b = new_batch();
-        add_set_n(b, "t:q", v);
-        ck_assert_int_eq(sc_store_submit(s, b, count_done, &ok, NULL), SC_STORE_OK);
-    }
+    hold_ctx h = {.store = s, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    atomic_init(&h.reached, 0);
+    atomic_init(&h.returned, 0);
+    atomic_init(&h.ok, 0);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, hold_submitter, &h), 0);
+    /* Batch 1 is held in its completion and 2..4 fill the queue: the 5th submission must
+     * not return however long we wait. */
+    for (int i = 0; i < 1000 && atomic_load(&h.reached) < 5; i++)
+        sleep_ms(10);
+    ck_assert_int_eq(atomic_load(&h.reached), 5);
+    sleep_ms(300);
+    ck_assert_int_eq(atomic_load(&h.returned), 4);
+    pthread_mutex_lock(&h.mu);
+    h.released = 1;
+    pthread_cond_broadcast(&h.cv);
+    pthread_mutex_unlock(&h.mu);
+    pthread_join(th, NULL);
     ck_assert_int_eq(sc_store_flush(s, NULL), SC_STORE_OK);
-    ck_assert_int_eq(atomic_load(&ok), 20);
+    ck_assert_int_eq(atomic_load(&h.ok), 20);
     sc_store_stats stats;
     sc_store_stats_get(s, &stats);
     ck_assert_uint_gt(stats.queue_waits, 0);
