@@ -9,6 +9,10 @@ import { BIN } from './lib/server.mjs';
 export const TEST_PLUGINS = process.env.STATECHANNEL_TEST_PLUGINS
   || join(dirname(BIN), 'tests/server/plugins/good');
 
+// Added to every test server's flags: civetweb starts one thread per allowed connection up
+// front, which is slow under ThreadSanitizer; the tests never need more than a few.
+export const SMALL = ['--max-connections', '32'];
+
 export class Client {
   constructor(url, { protocols, headers } = {}) {
     this.inbox = [];

@@ -9,13 +9,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import WebSocket from 'ws';
 import { startServer, BIN } from './lib/server.mjs';
-import { Client, TEST_PLUGINS, sleep } from './server_helpers.mjs';
+import { Client, SMALL, TEST_PLUGINS, sleep } from './server_helpers.mjs';
 
 let srv;
 before(async () => {
   srv = await startServer({
     handlers: TEST_PLUGINS,
-    args: ['--max-events-per-sec', '20', '--max-topics', '3', '--max-message', '65536'],
+    args: [...SMALL, '--max-events-per-sec', '20', '--max-topics', '3', '--max-message', '65536'],
   });
 });
 after(async () => { await srv.stop(); });
@@ -125,7 +125,7 @@ test('joining more topics than allowed is refused', async () => {
 });
 
 test('an upgrade from an origin not in the allow-list gets HTTP 403', async () => {
-  const s = await startServer({ handlers: TEST_PLUGINS, args: ['--origin', 'http://good.example'] });
+  const s = await startServer({ handlers: TEST_PLUGINS, args: [...SMALL, '--origin', 'http://good.example'] });
   try {
     await assert.rejects(Client.open(`${s.wsUrl}/websocket?vsn=2.0.0`, { headers: { Origin: 'http://evil.example' } }), /HTTP 403/);
     const ok = await Client.open(`${s.wsUrl}/websocket?vsn=2.0.0`, { headers: { Origin: 'http://good.example' } });
@@ -154,7 +154,7 @@ test('connections over the cap get HTTP 503, and a slot frees when one closes', 
 });
 
 test('SIGTERM closes every socket with 1001 and exits 0', async () => {
-  const s = await startServer({ handlers: TEST_PLUGINS });
+  const s = await startServer({ handlers: TEST_PLUGINS, args: SMALL });
   const a = await Client.open(`${s.wsUrl}/websocket?vsn=2.0.0`);
   await a.join('test:bye', '1');
   const b = await Client.open(`${s.wsUrl}/websocket?vsn=2.0.0`);
@@ -195,7 +195,7 @@ test('--help describes every flag', () => {
 });
 
 test('a slow reader converges: it gets a full state at the current version', async () => {
-  const s = await startServer({ handlers: TEST_PLUGINS, args: ['--max-queue-bytes', '65536', '--max-events-per-sec', '100000'] });
+  const s = await startServer({ handlers: TEST_PLUGINS, args: [...SMALL, '--max-queue-bytes', '65536', '--max-events-per-sec', '100000'] });
   try {
     const u = `${s.wsUrl}/websocket?vsn=2.0.0`;
     const slow = await Client.open(u);

@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer } from './lib/server.mjs';
-import { Client, TEST_PLUGINS } from './server_helpers.mjs';
+import { Client, SMALL, TEST_PLUGINS } from './server_helpers.mjs';
 
 let srv;
 let publicDir;
@@ -16,7 +16,7 @@ before(async () => {
   writeFileSync(join(publicDir, 'index.html'), '<!doctype html><title>t</title>');
   mkdirSync(join(publicDir, 'js'));
   writeFileSync(join(publicDir, 'js', 'app.js'), 'export const x = 1;');
-  srv = await startServer({ handlers: TEST_PLUGINS, public: publicDir });
+  srv = await startServer({ handlers: TEST_PLUGINS, public: publicDir, args: SMALL });
 });
 after(async () => { await srv.stop(); });
 
