@@ -9,55 +9,63 @@
  *   - a subtree whose operations would serialize larger than replacing it is replaced (the
  *     byte sizes are compared, since bytes are what the server sends).
  *
- * Algorithm.
- *   1. Side tables. One iterative pass over each document numbers its nodes in pre-order and
- *      stores, per node, a 64-bit structural hash and the node count of its subtree
- *      (struct node_info, 16 bytes; no copy of the documents, nothing written into cJSON
- *      nodes). A node's children are found by index arithmetic: the first child is index+1,
- *      each next sibling is the previous one plus its count. Object hashes ignore key order
- *      (RFC 6902 equality does).
- *   2. Equal subtrees are skipped: same hash and node count, then confirmed by an ordered
- *      lockstep comparison (so a hash collision can never drop a change; a subtree with
- *      reordered keys fails that comparison and is diffed normally, which emits nothing).
- *   3. Objects: members are walked in lockstep while keys agree (the usual case costs no hash
- *      table); from the first disagreement the rest of a's keys go into an open-addressing
- *      table, so matching is linear. Emitted: removes (a's order), then changed members
- *      (b's order; recursion or replace), then adds (b's order).
- *   4. Arrays: each element gets a match key: for an object holding opts->id_key, the hash of
- *      that id (so an edited row still matches itself); otherwise its full hash. Common prefix
- *      and suffix are trimmed, then Myers' O(ND) greedy diff finds an LCS of the middle. Among
- *      the unmatched elements, an a element whose key reappears in b becomes a move (when
- *      opts->use_move), and the remaining deletions and insertions between the same LCS
- *      anchors are paired positionally (a "set": the pair is diffed like any matched pair).
- *      Ops are emitted so that indices are valid applied in order: removes from the highest
- *      index down; moves in b order, their indices found with two Fenwick trees (one over
- *      "gaps" between anchors, one over a's positions) in O(log n) each; adds in b order
- *      ("-" when appending); then the inner diffs of matched elements under their final index.
- *   5. Each container's ops are compared in bytes to one replace of it, and rolled back in
- *      favour of the replace when that is smaller. At the root, a replace is only emitted when
- *      opts->allow_root is set; otherwise the call fails with SC_PATCH_EROOT.
+ * Algorithm. One walk over both documents, driven by an explicit stack of frames (one per
+ * pair of containers being compared) and their pending "kids" (child pairs to compare, adds).
+ *   1. Objects: members are walked in lockstep while keys agree (documents from one origin
+ *      keep their order, so the usual case needs no table); from the first disagreement the
+ *      rest of a's keys go into an open-addressing table, so matching stays linear. Emitted:
+ *      removes (a's order), then changed members (b's order: recursion or replace), then adds
+ *      (b's order). Scalars are compared directly; container members become kids, compared
+ *      by their own walk, so each node is visited once.
+ *   2. Arrays: elements correspond when they are objects with equal opts->id_key members
+ *      (identity: an edited row still matches itself), or, without ids, when they are equal.
+ *      The common prefix and suffix are walked in lockstep without allocating. Only the middle
+ *      that is left gets match keys: a 64-bit structural hash of the id, or of the whole
+ *      element (object hashes ignore member order), computed by an iterative walk into a side
+ *      table of (element, key) pairs. Myers' O(ND) greedy diff finds an LCS of the keys. An
+ *      unmatched a element whose key reappears unmatched in b becomes a move (with
+ *      opts->use_move); the deletions and insertions left between the same LCS anchors are
+ *      paired positionally (a "set", diffed like a matched pair). Ops are emitted so that
+ *      indices are valid applied in order: removes from the highest index down; moves in b's
+ *      order, their indices from two Fenwick trees (one over the gaps between anchors, one
+ *      over a's positions), O(log n) each; adds in b's order ("-" when appending); then the
+ *      inner diffs of matched elements under their final index. Hash equality is never
+ *      trusted alone: matched pairs are compared (an ordered lockstep walk) before being
+ *      skipped, so a collision can cost bytes, never correctness.
+ *   3. When a container's frame closes, its ops are compared in bytes with one replace of it,
+ *      and rolled back in favour of the replace when that is smaller. The replace's size is
+ *      computed with a cap (the ops' size) and remembered in a small cache, so closing a chain
+ *      of nested containers costs O(members) per level; a single add or replace below is
+ *      provably never larger and skips the check. At the root a replace is only emitted with
+ *      opts->allow_root; otherwise the call fails with SC_PATCH_EROOT.
+ *
+ * Why no hash table over the whole documents. The first version hashed every node of both
+ * documents into side tables (16 bytes per node) before diffing. On the target machines the
+ * fresh memory alone (page faults) cost more than the whole diff, and most of the hashes were
+ * never used: only array middles need keys. The walk compares directly instead; hashes are
+ * computed for the elements of changed array regions only.
  *
  * Output goes through a sink (bytes for sc_diff_to_buf, a cJSON array for sc_diff); both
- * count each op's serialized size the same way, so both make the same decisions and the
- * two outputs are byte-identical once the tree is printed.
+ * count each op's serialized size the same way, so both make the same decisions and give
+ * byte-identical patches once the tree is printed.
  *
- * Complexity. Side tables O(|a| + |b|). Objects O(members). Arrays O((n + m) D) for D edits
- * in the middle part, plus O(k log n) for k moves. The size comparison of step 5 costs at most
- * the size of the ops already emitted per level (sizes are computed with a cap).
+ * Complexity. O(|a| + |b|) for the walk (each node compared once, plus once more for array
+ * elements that are matched and checked before their own walk). Arrays O((n + m) D) for D
+ * edits in the middle part, plus O(k log n) for k moves. Objects O(members).
  *
  * Where it gives up. An array whose sequence diff would cost more than opts->max_edit_cost
  * cells (V entries plus snake steps; the trace kept for the backtrack is at most that many
  * int32s) is matched positionally instead (changed elements diffed in place, extra ones
- * removed or appended), and step 5 turns that into a whole-array replace when smaller.
+ * removed or appended), and step 3 turns that into a whole-array replace when smaller.
  *
  * Stack use. The server runs on ~100 KiB thread stacks, and documents may nest
- * SC_PATCH_MAX_DEPTH deep, so nothing here recurses: every walk (hashing, the lockstep
- * comparison, the diff itself) keeps an explicit stack on the heap. The C stack use is a few
- * hundred bytes whatever the depth.
+ * SC_PATCH_MAX_DEPTH deep, so nothing here recurses: the diff, the comparison, the hashing
+ * and the sizing keep explicit stacks on the heap. The C stack use is a few hundred bytes
+ * whatever the depth (tested on a 64 KiB thread). More than SC_PATCH_MAX_DEPTH nested frames
+ * fail with SC_PATCH_ETOODEEP.
  *
- * Limits. Documents of up to 2^32 - 1 nodes (indices are 32-bit, halving the side tables);
- * nesting up to SC_PATCH_MAX_DEPTH (deeper: SC_PATCH_ETOODEEP). Objects with duplicate keys
- * are diffed as if only the first of each key existed, which is what pointers resolve to.
+ * Limits. Objects with duplicate keys are diffed as if only the first of each key existed,
+ * which is what pointers resolve to.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -69,7 +77,6 @@
 #include "write.h"
 
 /* Nodes per document the 32-bit side-table indices can number. */
-#define SC_DIFF_MAX_NODES UINT32_MAX
 
 /* Objects with at most this many members left after the lockstep walk are matched by scanning
  * instead of hashing: for a handful of keys a scan beats building a table. */
@@ -117,11 +124,6 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 /* ------------------------------------------------------------------------------------------
  * Hashing
  * ---------------------------------------------------------------------------------------- */
-
-typedef struct node_info {
-    uint64_t hash;  /* structural hash of the subtree (object key order ignored) */
-    uint32_t count; /* nodes in the subtree, itself included: the pre-order span */
-} node_info;
 
 static uint64_t mix64(uint64_t x)
 {
@@ -208,14 +210,24 @@ static uint64_t fold(uint64_t acc, int parent_is_object, const char *key, uint64
 typedef struct hash_frame {
     const cJSON *node; /* container being hashed */
     const cJSON *next; /* its next child to visit */
-    uint32_t idx;      /* node's table index */
     uint64_t acc;      /* children folded so far */
 } hash_frame;
 
-typedef struct table {
-    node_info *info; /* one per node, pre-order */
-    size_t n, cap;
-} table;
+/* Entries of the size cache; a power of two. Closing containers bottom-up asks for the size of
+ * each parent right after its child's: remembering recent answers keeps that O(1) per level. */
+#define SC_DIFF_SIZE_CACHE 64
+
+typedef struct size_memo {
+    const cJSON *node; /* a container of b, or NULL */
+    size_t size;       /* its serialized size (exact), or a lower bound (!exact) */
+    int exact;
+} size_memo;
+
+/* A pair of array elements matched at the end of two arrays, waiting for its inner diff. */
+typedef struct tail_pair {
+    const cJSON *a, *b;
+    size_t from_end; /* 0 for the last elements */
+} tail_pair;
 
 /* The diff's state for one call. */
 typedef struct kid kid;
@@ -224,20 +236,26 @@ typedef struct sink sink;
 
 typedef struct diff_ctx {
     sc_diff_options opts;
-    table ta, tb;
     sink *out;
     size_t bytes;      /* serialized size of the ops emitted so far, one separator each */
     size_t n_ops;      /* ops emitted so far */
+    int last_kind;     /* the last op's kind */
+    int last_tilde;    /* its path holds a '~' (an escaped '~' or '/') */
     char *path;        /* current pointer, escaped, NUL-terminated */
     size_t path_len, path_cap;
+    size_t path_esc;   /* bytes JSON-escaping c->path adds (so its size needs no scan) */
+    size_t base_esc;   /* the same for the first base bytes path_set() is given */
     char *from;        /* a move's "from" pointer */
     size_t from_cap;
     frame *frames;     /* explicit diff stack, innermost last */
     size_t nframes, frames_cap;
     kid *kids;         /* pending child work of every open frame, in frame order */
     size_t nkids, kids_cap;
-    void *scratch;     /* explicit stack for hashing and comparing */
+    void *scratch;     /* explicit stack for hashing, comparing and sizing */
     size_t scratch_cap;
+    tail_pair *tails;  /* array_kids' matched suffix pairs */
+    size_t tails_cap;
+    size_memo sizes[SC_DIFF_SIZE_CACHE];
     sc_patch_error *err;
 } diff_ctx;
 
@@ -252,72 +270,46 @@ static sc_patch_status fail(diff_ctx *c, sc_patch_status st, const char *reason)
     return st;
 }
 
-static sc_patch_status build_table(diff_ctx *c, const cJSON *root, table *t)
+/* Structural hash of node's subtree (object member order ignored), by an iterative walk.
+ * Returns 0 with *h set, or -1 when out of memory. Depth is bounded by the caller's frames. */
+static int subtree_hash(diff_ctx *c, const cJSON *node, uint64_t *h)
 {
-    size_t cap = c->scratch_cap; /* hash_frame slots in scratch (bytes / sizeof) */
-    hash_frame *st = c->scratch;
+    if (!is_container(node) || node->child == NULL) {
+        *h = scalar_hash(node);
+        return 0;
+    }
     size_t sp = 0;
-    cap /= sizeof(hash_frame);
-
-    if (grow((void **)&t->info, &t->cap, 64, sizeof(node_info)) != 0)
-        return fail(c, SC_PATCH_ENOMEM, "no memory for the side table");
-    t->n = 1;
-    if (!is_container(root) || root->child == NULL) {
-        t->info[0].hash = scalar_hash(root);
-        t->info[0].count = 1;
-        return SC_PATCH_OK;
-    }
-    if (cap < 16) {
-        size_t bytes = c->scratch_cap;
-        if (grow(&c->scratch, &bytes, 16 * sizeof(hash_frame), 1) != 0)
-            return fail(c, SC_PATCH_ENOMEM, "no memory for the walk");
-        c->scratch_cap = bytes;
-        st = c->scratch;
-        cap = bytes / sizeof(hash_frame);
-    }
-    st[sp++] = (hash_frame){root, root->child, 0, 0};
-    while (sp) {
-        hash_frame *top = &st[sp - 1];
-        const cJSON *child = top->next;
-        if (child) {
-            top->next = child->next;
-            if (t->n >= SC_DIFF_MAX_NODES)
-                return fail(c, SC_PATCH_EARG, "document has too many nodes");
-            if (t->n == t->cap && grow((void **)&t->info, &t->cap, t->n + 1, sizeof(node_info)))
-                return fail(c, SC_PATCH_ENOMEM, "no memory for the side table");
-            uint32_t idx = (uint32_t)t->n++;
-            if (is_container(child) && sp >= SC_PATCH_MAX_DEPTH) /* child is level sp + 1 */
-                return fail(c, SC_PATCH_ETOODEEP, "document nested too deeply");
-            if (is_container(child) && child->child) {
-                if (sp == cap) {
-                    size_t bytes = c->scratch_cap;
-                    if (grow(&c->scratch, &bytes, (sp + 1) * sizeof(hash_frame), 1) != 0)
-                        return fail(c, SC_PATCH_ENOMEM, "no memory for the walk");
-                    c->scratch_cap = bytes;
-                    st = c->scratch;
-                    cap = bytes / sizeof(hash_frame);
-                }
-                st[sp++] = (hash_frame){child, child->child, idx, 0};
-            } else {
-                uint64_t h = scalar_hash(child);
-                t->info[idx].hash = h;
-                t->info[idx].count = 1;
-                top->acc = fold(top->acc, type_of(top->node) == cJSON_Object, child->string, h);
+    for (;;) {
+        if (is_container(node) && node->child) {
+            if ((sp + 1) * sizeof(hash_frame) > c->scratch_cap &&
+                grow(&c->scratch, &c->scratch_cap, (sp + 1) * sizeof(hash_frame), 1) != 0)
+                return -1;
+            ((hash_frame *)c->scratch)[sp++] = (hash_frame){node, node->child, 0};
+        } else {
+            hash_frame *top = &((hash_frame *)c->scratch)[sp - 1];
+            top->acc = fold(top->acc, type_of(top->node) == cJSON_Object, node->string,
+                            scalar_hash(node));
+        }
+        /* Next child to visit, closing finished containers on the way. */
+        for (;;) {
+            hash_frame *top = &((hash_frame *)c->scratch)[sp - 1];
+            if (top->next) {
+                node = top->next;
+                top->next = node->next;
+                break;
             }
-            continue;
-        }
-        int obj = type_of(top->node) == cJSON_Object;
-        uint64_t h = mix64(top->acc ^ (obj ? TAG_OBJ : TAG_ARR));
-        t->info[top->idx].hash = h;
-        t->info[top->idx].count = (uint32_t)(t->n - top->idx);
-        const cJSON *done = top->node;
-        sp--;
-        if (sp) {
-            hash_frame *parent = &st[sp - 1];
-            parent->acc = fold(parent->acc, type_of(parent->node) == cJSON_Object, done->string, h);
+            int obj = type_of(top->node) == cJSON_Object;
+            uint64_t done = mix64(top->acc ^ (obj ? TAG_OBJ : TAG_ARR));
+            const cJSON *finished = top->node;
+            if (--sp == 0) {
+                *h = done;
+                return 0;
+            }
+            hash_frame *parent = &((hash_frame *)c->scratch)[sp - 1];
+            parent->acc = fold(parent->acc, type_of(parent->node) == cJSON_Object,
+                               finished->string, done);
         }
     }
-    return SC_PATCH_OK;
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -328,7 +320,8 @@ static int str_eq(const char *x, const char *y)
 {
     if (x == NULL || y == NULL)
         return (x ? x : "")[0] == '\0' && (y ? y : "")[0] == '\0';
-    return strcmp(x, y) == 0;
+    /* Most keys and strings that differ do so in their first byte: skip the call then. */
+    return x[0] == y[0] && (x[0] == '\0' || strcmp(x + 1, y + 1) == 0);
 }
 
 static int scalar_eq(const cJSON *x, const cJSON *y)
@@ -390,16 +383,14 @@ static int same_tree(diff_ctx *c, const cJSON *x, const cJSON *y)
     }
 }
 
-/* 1 when a's node x (table index xi) equals b's node y (yi), as far as the fast checks can
- * tell: scalars compared directly, containers by hash, node count and a lockstep walk. */
-static int quick_equal(diff_ctx *c, const cJSON *x, uint32_t xi, const cJSON *y, uint32_t yi)
+/* 1 when x equals y with object members in the same order (scalars compared directly). */
+static int equal_now(diff_ctx *c, const cJSON *x, const cJSON *y)
 {
     if (type_of(x) != type_of(y))
         return 0;
     if (!is_container(x))
         return scalar_eq(x, y);
-    const node_info *p = &c->ta.info[xi], *q = &c->tb.info[yi];
-    return p->hash == q->hash && p->count == q->count && same_tree(c, x, y);
+    return same_tree(c, x, y);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -411,6 +402,7 @@ struct sink {
     size_t (*op)(sink *s, int kind, const char *path, const char *from, const cJSON *value);
     size_t (*pos)(sink *s);
     void (*truncate)(sink *s, size_t pos);
+    sc_patch_status status; /* why op() last returned 0 */
 };
 
 static const char *const op_names[] = {"add", "remove", "replace", "move"};
@@ -442,7 +434,7 @@ static size_t buf_op(sink *s, int kind, const char *path, const char *from, cons
     rc |= sc_buf_append_string(o, path);
     if (kind == OP_ADD || kind == OP_REPLACE) {
         rc |= sc_buf_append(o, ",\"value\":", 9);
-        if (rc == 0 && sc_json_write(o, value) != SC_PATCH_OK)
+        if (rc == 0 && (s->status = sc_json_write(o, value)) != SC_PATCH_OK)
             rc = -1;
     }
     rc |= sc_buf_append(o, "}", 1);
@@ -493,6 +485,8 @@ static size_t tree_op(sink *s, int kind, const char *path, const char *from, con
         if (v && !ok)
             cJSON_Delete(v);
         size_t vs = sc_json_size(value, (size_t)-2);
+        if (vs == (size_t)-1)
+            s->status = SC_PATCH_ETOODEEP;
         ok = ok && vs != (size_t)-1;
         bytes += sizeof(",\"value\":") - 1 + vs;
     }
@@ -558,34 +552,116 @@ static int path_set(diff_ctx *c, size_t base, const char *key, size_t index)
     }
     *o = '\0';
     c->path_len = (size_t)(o - c->path);
+    c->path_esc = c->base_esc + sc_escape_extra(c->path + base, c->path_len - base);
     return 0;
 }
 
-static void path_cut(diff_ctx *c, size_t len)
+/* Truncates c->path to len bytes whose escapes add esc bytes. */
+static void path_cut(diff_ctx *c, size_t len, size_t esc)
 {
+    c->path_esc = esc;
     c->path_len = len;
     c->path[len] = '\0';
 }
 
-/* Emits one op at c->path. 0, or -1 when out of memory. */
-static int emit(diff_ctx *c, int kind, const cJSON *value)
+/* Emits one op at c->path: SC_PATCH_OK, ENOMEM, or ETOODEEP (a value nested too deeply). */
+static sc_patch_status emit(diff_ctx *c, int kind, const cJSON *value)
 {
+    c->out->status = SC_PATCH_ENOMEM;
     size_t n = c->out->op(c->out, kind, c->path, c->from, value);
     if (n == 0)
-        return -1;
+        return c->out->status;
     c->bytes += n;
     c->n_ops++;
-    return 0;
+    c->last_kind = kind;
+    c->last_tilde = memchr(c->path, '~', c->path_len) != NULL;
+    return SC_PATCH_OK;
+}
+
+static size_memo *memo_slot(diff_ctx *c, const cJSON *node)
+{
+    uintptr_t h = (uintptr_t)node;
+    h ^= h >> 7;
+    h ^= h >> 13;
+    return &c->sizes[h & (SC_DIFF_SIZE_CACHE - 1)];
+}
+
+/* Serialized size of b's subtree node, or some value > cap as soon as it is known to exceed
+ * cap. Containers whose size (or a lower bound past cap) was found before are not walked
+ * again, so closing a chain of nested containers costs O(members) per level. Returns
+ * (size_t)-1 when out of memory. */
+static size_t value_size(diff_ctx *c, const cJSON *node, size_t cap)
+{
+    size_memo *root = memo_slot(c, node);
+    if (root->node == node && (root->exact || root->size > cap))
+        return root->size;
+    size_t depth = 0, total = 0;
+    int exact = 1;
+    const cJSON *cur = node;
+    for (;;) {
+        const size_memo *m = NULL;
+        if (is_container(cur) && cur->child != NULL && cur != node) {
+            m = memo_slot(c, cur);
+            if (m->node != cur || (!m->exact && total + m->size <= cap))
+                m = NULL;
+        }
+        if (m) {
+            total += m->size;
+            if (!m->exact) {
+                exact = 0;
+                break;
+            }
+        } else if (is_container(cur) && cur->child != NULL) {
+            if ((depth + 1) * sizeof cur > c->scratch_cap &&
+                grow(&c->scratch, &c->scratch_cap, (depth + 1) * sizeof cur, 1) != 0)
+                return (size_t)-1;
+            ((const cJSON **)c->scratch)[depth++] = cur;
+            total += 1; /* the opening bracket */
+            cur = cur->child;
+            if (type_of(((const cJSON **)c->scratch)[depth - 1]) == cJSON_Object)
+                total += sc_string_size(cur->string) + 1;
+            continue;
+        } else {
+            total += is_container(cur) ? 2 : sc_scalar_size(cur);
+        }
+        if (total > cap) {
+            exact = 0;
+            break;
+        }
+        /* The next sibling, closing finished containers on the way. */
+        for (;;) {
+            if (depth == 0)
+                goto done;
+            const cJSON *parent = ((const cJSON **)c->scratch)[depth - 1];
+            if (cur->next) {
+                cur = cur->next;
+                total += 1;
+                if (type_of(parent) == cJSON_Object)
+                    total += sc_string_size(cur->string) + 1;
+                break;
+            }
+            total += 1; /* the closing bracket */
+            cur = parent;
+            depth--;
+        }
+    }
+done:
+    if (is_container(node) && node->child) {
+        root->node = node;
+        root->size = total;
+        root->exact = exact;
+    }
+    return total;
 }
 
 /* Size one replace of c->path by value would take (with its separator), or > cap. */
 static size_t replace_size(diff_ctx *c, const cJSON *value, size_t cap)
 {
     size_t fixed = sizeof("{\"op\":\"replace\",\"path\":,\"value\":}") - 1 + 1 +
-                   sc_string_size(c->path);
+                   c->path_len + 2 + c->path_esc;
     if (fixed > cap)
         return cap + 1;
-    size_t v = sc_json_size(value, cap - fixed);
+    size_t v = value_size(c, value, cap - fixed);
     if (v == (size_t)-1)
         return (size_t)-1;
     return fixed + v;
@@ -599,7 +675,6 @@ enum { KID_PAIR, KID_ADD };
 
 struct kid {
     const cJSON *a, *b; /* a's and b's child (a NULL for an add) */
-    uint32_t ai, bi;    /* their table indices */
     const char *key;    /* path token: object key, or NULL for an index */
     size_t index;       /* array index token (SIZE_MAX: "-") */
     int kind;           /* KID_PAIR: diff a against b; KID_ADD: add b */
@@ -608,6 +683,7 @@ struct kid {
 struct frame {
     const cJSON *b;      /* b's container, for a replace instead of the ops */
     size_t path_len;     /* c->path length of this container */
+    size_t path_esc;     /* and c->path_esc then */
     size_t kid_begin;    /* this frame's first kid, in c->kids */
     size_t kid_next;     /* next kid to run, in c->kids */
     size_t kid_end;      /* one past this frame's last kid */
@@ -630,24 +706,30 @@ static int push_kid(diff_ctx *c, kid k)
 
 typedef struct member {
     const cJSON *node; /* a's member */
-    uint32_t idx;      /* its table index */
-    uint32_t used;     /* matched by one of b's members */
+    int used;          /* matched by one of b's members */
 } member;
 
-/* Diffs object a (index ai) against b (bi) whose path is c->path (length base): emits the
- * removes, queues changed members then adds as kids. */
-static sc_patch_status object_kids(diff_ctx *c, const cJSON *a, uint32_t ai, const cJSON *b,
-                                   uint32_t bi, size_t base)
+/* 1 when a and b, values of one key or one array slot, need a kid: they differ, or they are
+ * non-empty containers of one type, which the kid's own walk compares (comparing them here
+ * first would walk them twice, and a deep chain quadratically). */
+static int needs_kid(const cJSON *a, const cJSON *b)
+{
+    if (type_of(a) != type_of(b))
+        return 1;
+    if (is_container(a))
+        return a->child != NULL || b->child != NULL;
+    return !scalar_eq(a, b);
+}
+
+/* Diffs object a against b whose path is c->path (length base): emits the removes, queues
+ * changed members then adds as kids. */
+static sc_patch_status object_kids(diff_ctx *c, const cJSON *a, const cJSON *b, size_t base)
 {
     const cJSON *x = a->child, *y = b->child;
-    uint32_t xi = ai + 1, yi = bi + 1;
     /* Lockstep while the keys agree: the common case costs no table. */
     while (x && y && str_eq(x->string, y->string)) {
-        if (!quick_equal(c, x, xi, y, yi) &&
-            push_kid(c, (kid){x, y, xi, yi, y->string, 0, KID_PAIR}) != 0)
+        if (needs_kid(x, y) && push_kid(c, (kid){x, y, y->string, 0, KID_PAIR}) != 0)
             return SC_PATCH_ENOMEM;
-        xi += c->ta.info[xi].count;
-        yi += c->tb.info[yi].count;
         x = x->next;
         y = y->next;
     }
@@ -669,10 +751,8 @@ static sc_patch_status object_kids(diff_ctx *c, const cJSON *a, uint32_t ai, con
     uint32_t *tab = na > SC_DIFF_SCAN_KEYS ? xmalloc(slots * sizeof *tab) : NULL;
     if (ms == NULL || match == NULL || (na > SC_DIFF_SCAN_KEYS && tab == NULL))
         goto out;
-    for (size_t i = 0; i < na; i++, x = x->next) {
-        ms[i] = (member){x, xi, 0};
-        xi += c->ta.info[xi].count;
-    }
+    for (size_t i = 0; i < na; i++, x = x->next)
+        ms[i] = (member){x, 0};
     if (tab) {
         memset(tab, 0, slots * sizeof *tab);
         for (size_t i = 0; i < na; i++) {
@@ -684,7 +764,6 @@ static sc_patch_status object_kids(diff_ctx *c, const cJSON *a, uint32_t ai, con
     }
     /* Match b's members; queue the changed ones (b's order). */
     const cJSON *q = y;
-    uint32_t qi = yi;
     for (size_t j = 0; j < nb; j++, q = q->next) {
         size_t found = 0;
         if (tab) {
@@ -707,30 +786,31 @@ static sc_patch_status object_kids(diff_ctx *c, const cJSON *a, uint32_t ai, con
         if (found) {
             member *m = &ms[found - 1];
             m->used = 1;
-            if (!quick_equal(c, m->node, m->idx, q, qi) &&
-                push_kid(c, (kid){m->node, q, m->idx, qi, q->string, 0, KID_PAIR}) != 0)
+            if (needs_kid(m->node, q) &&
+                push_kid(c, (kid){m->node, q, q->string, 0, KID_PAIR}) != 0)
                 goto out;
         }
-        qi += c->tb.info[qi].count;
     }
     /* Removes, in a's order: object removes never shift anything. */
     for (size_t i = 0; i < na; i++) {
         if (ms[i].used)
             continue;
-        if (path_set(c, base, ms[i].node->string, 0) != 0 || emit(c, OP_REMOVE, NULL) != 0)
+        if (path_set(c, base, ms[i].node->string, 0) != 0)
             goto out;
+        if ((st = emit(c, OP_REMOVE, NULL)) != SC_PATCH_OK)
+            goto out_st;
     }
-    path_cut(c, base);
+    path_cut(c, base, c->base_esc);
     /* Adds, in b's order, after the changed members. */
     q = y;
-    qi = yi;
-    for (size_t j = 0; j < nb; j++, q = q->next) {
-        if (!match[j] && push_kid(c, (kid){NULL, q, 0, qi, q->string, 0, KID_ADD}) != 0)
+    for (size_t j = 0; j < nb; j++, q = q->next)
+        if (!match[j] && push_kid(c, (kid){NULL, q, q->string, 0, KID_ADD}) != 0)
             goto out;
-        qi += c->tb.info[qi].count;
-    }
     st = SC_PATCH_OK;
+    goto out_st;
 out:
+    st = SC_PATCH_ENOMEM;
+out_st:
     xfree(ms);
     xfree(match);
     xfree(tab);
@@ -743,40 +823,43 @@ out:
 
 typedef struct elem {
     const cJSON *node; /* the element */
-    uint32_t idx;      /* its table index */
     uint64_t key;      /* match key: hash of its id, or its full hash */
 } elem;
 
-static uint64_t match_key(diff_ctx *c, const table *t, const cJSON *node, uint32_t idx)
+/* The id member of element node when identity matching applies, else NULL. */
+static const cJSON *id_of(const diff_ctx *c, const cJSON *node)
 {
     const char *id = c->opts.id_key;
-    if (id && type_of(node) == cJSON_Object) {
-        uint32_t mi = idx + 1;
-        for (const cJSON *m = node->child; m; m = m->next) {
-            if (m->string && strcmp(m->string, id) == 0)
-                return mix64(t->info[mi].hash ^ TAG_ID);
-            mi += t->info[mi].count;
-        }
-    }
-    return t->info[idx].hash;
+    if (id == NULL || type_of(node) != cJSON_Object)
+        return NULL;
+    for (const cJSON *m = node->child; m; m = m->next)
+        if (m->string && m->string[0] == id[0] && strcmp(m->string, id) == 0)
+            return m;
+    return NULL;
 }
 
-static elem *collect(diff_ctx *c, const table *t, const cJSON *arr, uint32_t idx, size_t *n)
+/* How elements x and y correspond: 0 not at all, 1 equal, 2 same identity (same id), whose
+ * contents the caller still has to compare. */
+static int correspond(diff_ctx *c, const cJSON *x, const cJSON *y)
 {
-    size_t count = 0;
-    for (const cJSON *p = arr->child; p; p = p->next)
-        count++;
-    elem *e = xmalloc(count * sizeof *e);
-    if (e == NULL)
-        return NULL;
-    uint32_t i = idx + 1;
-    size_t k = 0;
-    for (const cJSON *p = arr->child; p; p = p->next, k++) {
-        e[k] = (elem){p, i, match_key(c, t, p, i)};
-        i += t->info[i].count;
+    const cJSON *ix = id_of(c, x), *iy = id_of(c, y);
+    if (ix || iy)
+        return ix && iy && equal_now(c, ix, iy) ? 2 : 0;
+    return equal_now(c, x, y);
+}
+
+/* Fills e[0..n) with the n elements starting at first and their match keys. */
+static int collect(diff_ctx *c, const cJSON *first, size_t n, elem *e)
+{
+    const cJSON *p = first;
+    for (size_t k = 0; k < n; k++, p = p->next) {
+        const cJSON *id = id_of(c, p);
+        uint64_t h;
+        if (subtree_hash(c, id ? id : p, &h) != 0)
+            return -1;
+        e[k] = (elem){p, id ? mix64(h ^ TAG_ID) : h};
     }
-    *n = count;
-    return e;
+    return 0;
 }
 
 /* Myers' greedy forward diff of ka[0..n) against kb[0..m), keeping each step's V for the
@@ -868,26 +951,58 @@ static long fen_sum(const int32_t *f, size_t i) /* sum of counters [0, i) */
 
 /* Diffs array a against b at c->path (length base): emits removes, moves and adds, and
  * queues the inner diffs of matched elements under their final index. */
-static sc_patch_status array_kids(diff_ctx *c, const cJSON *a, uint32_t ai, const cJSON *b,
-                                  uint32_t bi, size_t base)
+static sc_patch_status array_kids(diff_ctx *c, const cJSON *a, const cJSON *b, size_t base)
 {
     sc_patch_status st = SC_PATCH_ENOMEM;
-    size_t na = 0, nb = 0;
-    elem *ea = collect(c, &c->ta, a, ai, &na);
-    elem *eb = ea ? collect(c, &c->tb, b, bi, &nb) : NULL;
+    elem *ka = NULL, *kb = NULL;
     int32_t *am = NULL, *bm = NULL, *amv = NULL, *bmv = NULL, *fa = NULL, *fg = NULL;
     int32_t *ganch = NULL, *settled = NULL;
     uint32_t *tab = NULL, *chain = NULL;
-    if (eb == NULL)
-        goto out;
+    size_t n_tails = 0;
 
-    size_t p = 0, s = 0;
-    while (p < na && p < nb && ea[p].key == eb[p].key)
+    /* Common prefix, walked in lockstep without allocating: the usual case ends here. */
+    const cJSON *x = a->child, *y = b->child;
+    size_t p = 0;
+    while (x && y) {
+        int r = correspond(c, x, y);
+        if (r == 0)
+            break;
+        if (r == 2 && !equal_now(c, x, y) && push_kid(c, (kid){x, y, NULL, p, KID_PAIR}) != 0)
+            return SC_PATCH_ENOMEM;
+        x = x->next;
+        y = y->next;
         p++;
-    while (s < na - p && s < nb - p && ea[na - 1 - s].key == eb[nb - 1 - s].key)
+    }
+    if (x == NULL && y == NULL)
+        return SC_PATCH_OK;
+    size_t ra = 0, rb = 0; /* elements left after the prefix */
+    for (const cJSON *q = x; q; q = q->next)
+        ra++;
+    for (const cJSON *q = y; q; q = q->next)
+        rb++;
+    /* Common suffix, from the last elements backwards (cJSON keeps the last in child->prev);
+     * its pairs' inner diffs are queued after the middle's, in index order. */
+    size_t s = 0;
+    const cJSON *xe = ra ? a->child->prev : NULL, *ye = rb ? b->child->prev : NULL;
+    while (s < ra && s < rb) {
+        int r = correspond(c, xe, ye);
+        if (r == 0)
+            break;
+        if (r == 2 && !equal_now(c, xe, ye)) {
+            if (n_tails == c->tails_cap &&
+                grow((void **)&c->tails, &c->tails_cap, n_tails + 1, sizeof *c->tails) != 0)
+                return SC_PATCH_ENOMEM;
+            c->tails[n_tails++] = (tail_pair){xe, ye, s};
+        }
+        xe = xe->prev;
+        ye = ye->prev;
         s++;
-    const size_t n = na - p - s, m = nb - p - s;
-    const elem *ka = ea + p, *kb = eb + p;
+    }
+    const size_t n = ra - s, m = rb - s, nb = p + rb;
+    ka = xmalloc(n * sizeof *ka);
+    kb = xmalloc(m * sizeof *kb);
+    if (!ka || !kb || collect(c, x, n, ka) != 0 || collect(c, y, m, kb) != 0)
+        goto out;
 
     am = xmalloc(n * sizeof *am);   /* a middle -> b middle anchor, or -1 */
     bm = xmalloc(m * sizeof *bm);   /* b middle -> a middle anchor, or -1 */
@@ -960,18 +1075,18 @@ static sc_patch_status array_kids(diff_ctx *c, const cJSON *a, uint32_t ai, cons
                 ia++;
             while (jb < m && bm[jb] < 0)
                 jb++;
-            size_t x = i, y = j;
+            size_t u = i, v = j;
             for (;;) {
-                while (x < ia && (am[x] >= 0 || amv[x] >= 0))
-                    x++;
-                while (y < jb && (bm[y] >= 0 || bmv[y] >= 0))
-                    y++;
-                if (x == ia || y == jb)
+                while (u < ia && (am[u] >= 0 || amv[u] >= 0))
+                    u++;
+                while (v < jb && (bm[v] >= 0 || bmv[v] >= 0))
+                    v++;
+                if (u == ia || v == jb)
                     break;
-                am[x] = (int32_t)y;
-                bm[y] = (int32_t)x;
-                x++;
-                y++;
+                am[u] = (int32_t)v;
+                bm[v] = (int32_t)u;
+                u++;
+                v++;
             }
             if (ia >= n || jb >= m)
                 break;
@@ -1069,36 +1184,39 @@ static sc_patch_status array_kids(diff_ctx *c, const cJSON *a, uint32_t ai, cons
         if (bm[j] >= 0 || bmv[j] >= 0)
             continue;
         int end = p + j == p + cur + s;
-        if (path_set(c, base, NULL, end ? SIZE_MAX : p + j) != 0 ||
-            emit(c, OP_ADD, kb[j].node) != 0)
+        if (path_set(c, base, NULL, end ? SIZE_MAX : p + j) != 0)
             goto out;
+        sc_patch_status est = emit(c, OP_ADD, kb[j].node);
+        if (est != SC_PATCH_OK) {
+            st = est;
+            goto out;
+        }
         cur++;
     }
-    path_cut(c, base);
+    path_cut(c, base, c->base_esc);
 
-    /* 4. Inner diffs of matched and moved elements, at their final index. */
-    for (size_t j = 0; j < nb; j++) {
-        const elem *x;
-        if (j < p)
-            x = &ea[j];
-        else if (j >= p + m)
-            x = &ea[na - (nb - j)];
-        else if (bm[j - p] >= 0)
-            x = &ka[bm[j - p]];
-        else if (bmv[j - p] >= 0)
-            x = &ka[bmv[j - p]];
+    /* 4. Inner diffs of matched and moved elements at their final index, then the suffix's. */
+    for (size_t j = 0; j < m; j++) {
+        const elem *e;
+        if (bm[j] >= 0)
+            e = &ka[bm[j]];
+        else if (bmv[j] >= 0)
+            e = &ka[bmv[j]];
         else
             continue;
-        const elem *y = &eb[j];
-        if (quick_equal(c, x->node, x->idx, y->node, y->idx))
-            continue;
-        if (push_kid(c, (kid){x->node, y->node, x->idx, y->idx, NULL, j, KID_PAIR}) != 0)
+        if (!equal_now(c, e->node, kb[j].node) &&
+            push_kid(c, (kid){e->node, kb[j].node, NULL, p + j, KID_PAIR}) != 0)
+            goto out;
+    }
+    for (size_t k = n_tails; k-- > 0;) {
+        const tail_pair *t = &c->tails[k];
+        if (push_kid(c, (kid){t->a, t->b, NULL, nb - 1 - t->from_end, KID_PAIR}) != 0)
             goto out;
     }
     st = SC_PATCH_OK;
 out:
-    xfree(ea);
-    xfree(eb);
+    xfree(ka);
+    xfree(kb);
     xfree(am);
     xfree(bm);
     xfree(amv);
@@ -1118,22 +1236,23 @@ out:
 
 /* Diffs a (ai) against b (bi), known to differ, at c->path: a replace for scalars and type
  * changes, else a new frame whose kids the main loop runs. */
-static sc_patch_status open_pair(diff_ctx *c, const cJSON *a, uint32_t ai, const cJSON *b,
-                                 uint32_t bi)
+static sc_patch_status open_pair(diff_ctx *c, const cJSON *a, const cJSON *b)
 {
     if (type_of(a) != type_of(b) || !is_container(a))
-        return emit(c, OP_REPLACE, b) == 0 ? SC_PATCH_OK : SC_PATCH_ENOMEM;
+        return emit(c, OP_REPLACE, b);
     if (c->nframes >= SC_PATCH_MAX_DEPTH)
         return fail(c, SC_PATCH_ETOODEEP, "document nested too deeply");
     if (c->nframes == c->frames_cap &&
         grow((void **)&c->frames, &c->frames_cap, c->nframes + 1, sizeof(frame)) != 0)
         return SC_PATCH_ENOMEM;
-    frame f = {b, c->path_len, c->nkids, c->nkids, 0, c->out->pos(c->out), c->bytes, c->n_ops};
-    sc_patch_status st = type_of(a) == cJSON_Object ? object_kids(c, a, ai, b, bi, c->path_len)
-                                                    : array_kids(c, a, ai, b, bi, c->path_len);
+    frame f = {b,         c->path_len, c->path_esc, c->nkids, c->nkids, 0, c->out->pos(c->out),
+               c->bytes, c->n_ops};
+    c->base_esc = c->path_esc;
+    sc_patch_status st = type_of(a) == cJSON_Object ? object_kids(c, a, b, c->path_len)
+                                                    : array_kids(c, a, b, c->path_len);
     if (st != SC_PATCH_OK)
         return st;
-    path_cut(c, f.path_len);
+    path_cut(c, f.path_len, f.path_esc);
     f.kid_end = c->nkids;
     c->frames[c->nframes++] = f;
     return SC_PATCH_OK;
@@ -1147,7 +1266,13 @@ static sc_patch_status close_frame(diff_ctx *c, const frame *f, int *root_replac
     size_t n = c->n_ops - f->mark_ops;
     if (n == 0)
         return SC_PATCH_OK;
-    path_cut(c, f->path_len);
+    path_cut(c, f->path_len, f->path_esc);
+    /* One add or replace inside this container can never be larger than replacing the
+     * container: each level between them costs at least as much in the value ("{"k":...}",
+     * or an array's other elements) as in the path ("/k", "/123"), unless keys hold escaped
+     * '~' or '/' (two path bytes each). Skipping the size walk keeps deep paths linear. */
+    if (n == 1 && (c->last_kind == OP_ADD || c->last_kind == OP_REPLACE) && !c->last_tilde)
+        return SC_PATCH_OK;
     size_t rep = replace_size(c, f->b, ops);
     if (rep == (size_t)-1)
         return SC_PATCH_ENOMEM;
@@ -1160,21 +1285,17 @@ static sc_patch_status close_frame(diff_ctx *c, const frame *f, int *root_replac
     c->out->truncate(c->out, f->mark_pos);
     c->bytes = f->mark_bytes;
     c->n_ops = f->mark_ops;
-    return emit(c, OP_REPLACE, f->b) == 0 ? SC_PATCH_OK : SC_PATCH_ENOMEM;
+    return emit(c, OP_REPLACE, f->b);
 }
 
 static sc_patch_status run(diff_ctx *c, const cJSON *a, const cJSON *b)
 {
-    sc_patch_status st = build_table(c, a, &c->ta);
-    if (st == SC_PATCH_OK)
-        st = build_table(c, b, &c->tb);
-    if (st != SC_PATCH_OK)
-        return st;
+    sc_patch_status st = SC_PATCH_OK;
     if (grow((void **)&c->path, &c->path_cap, 64, 1) != 0)
         return SC_PATCH_ENOMEM;
     c->path[0] = '\0';
     c->path_len = 0;
-    if (quick_equal(c, a, 0, b, 0))
+    if (!needs_kid(a, b))
         return SC_PATCH_OK;
 
     size_t mark = c->out->pos(c->out);
@@ -1182,17 +1303,18 @@ static sc_patch_status run(diff_ctx *c, const cJSON *a, const cJSON *b)
     if (type_of(a) != type_of(b) || !is_container(a)) {
         root_replaced = 1;
     } else {
-        st = open_pair(c, a, 0, b, 0);
+        st = open_pair(c, a, b);
         while (st == SC_PATCH_OK && c->nframes) {
             frame *f = &c->frames[c->nframes - 1];
             if (f->kid_next < f->kid_end) {
                 kid k = c->kids[f->kid_next++];
+                c->base_esc = f->path_esc;
                 if (path_set(c, f->path_len, k.key, k.index) != 0)
                     st = SC_PATCH_ENOMEM;
                 else if (k.kind == KID_ADD)
-                    st = emit(c, OP_ADD, k.b) == 0 ? SC_PATCH_OK : SC_PATCH_ENOMEM;
+                    st = emit(c, OP_ADD, k.b);
                 else
-                    st = open_pair(c, k.a, k.ai, k.b, k.bi);
+                    st = open_pair(c, k.a, k.b);
                 continue;
             }
             frame done = *f;
@@ -1209,8 +1331,8 @@ static sc_patch_status run(diff_ctx *c, const cJSON *a, const cJSON *b)
         c->n_ops = 0;
         if (!c->opts.allow_root)
             return fail(c, SC_PATCH_EROOT, "the change replaces the whole document");
-        path_cut(c, 0);
-        return emit(c, OP_REPLACE, b) == 0 ? SC_PATCH_OK : SC_PATCH_ENOMEM;
+        path_cut(c, 0, 0);
+        return emit(c, OP_REPLACE, b);
     }
     return SC_PATCH_OK;
 }
@@ -1255,8 +1377,7 @@ static sc_patch_status diff_into(const cJSON *a, const cJSON *b, const sc_diff_o
         fail(&c, st, sc_patch_strerror(st));
     if (st == SC_PATCH_OK && n_ops)
         *n_ops = c.n_ops;
-    xfree(c.ta.info);
-    xfree(c.tb.info);
+    xfree(c.tails);
     xfree(c.path);
     xfree(c.from);
     xfree(c.frames);
@@ -1278,7 +1399,7 @@ sc_patch_status sc_diff(const cJSON *a, const cJSON *b, const sc_diff_options *o
         return SC_PATCH_EARG;
     }
     *out = NULL;
-    tree_sink ts = {{tree_op, tree_pos, tree_truncate}, cJSON_CreateArray(), 0};
+    tree_sink ts = {{tree_op, tree_pos, tree_truncate, SC_PATCH_OK}, cJSON_CreateArray(), 0};
     if (ts.array == NULL) {
         if (err) {
             memset(err, 0, sizeof *err);
@@ -1311,7 +1432,7 @@ sc_patch_status sc_diff_to_buf(const cJSON *a, const cJSON *b, const sc_diff_opt
     size_t start = out->len;
     if (sc_buf_append(out, "[", 1) != 0)
         return SC_PATCH_ENOMEM;
-    buf_sink bs = {{buf_op, buf_pos, buf_truncate}, out, out->len};
+    buf_sink bs = {{buf_op, buf_pos, buf_truncate, SC_PATCH_OK}, out, out->len};
     sc_patch_status st = diff_into(a, b, opts, &bs.base, n_ops, err);
     if (st == SC_PATCH_OK && sc_buf_append(out, "]", 1) != 0)
         st = SC_PATCH_ENOMEM;

@@ -25,6 +25,7 @@
 #include <float.h>
 #include <locale.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,15 +156,39 @@ static const unsigned char escape_extra[256] = {
     ['"'] = 1, ['\\'] = 1,
 };
 
+/* 1 when one of the 8 bytes in w needs escaping: below 0x20, '"' or '\\'. Exact for "any"
+ * (the classic has-zero-byte trick), so a clean word is skipped without a table lookup. */
+static int word_needs_escape(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t low = (w - ones * 0x20) & ~w & high;
+    uint64_t q = w ^ (ones * '"');
+    uint64_t b = w ^ (ones * '\\');
+    return ((low | ((q - ones) & ~q & high) | ((b - ones) & ~b & high))) != 0;
+}
+
+size_t sc_escape_extra(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t extra = 0, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        if (word_needs_escape(w))
+            for (size_t k = 0; k < 8; k++)
+                extra += escape_extra[p[i + k]];
+    }
+    for (; i < n; i++)
+        extra += escape_extra[p[i]];
+    return extra;
+}
+
 size_t sc_string_size(const char *s)
 {
     if (s == NULL)
         return 2;
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = 0, extra = 0;
-    for (; p[n]; n++)
-        extra += escape_extra[p[n]];
-    return n + extra + 2;
+    size_t n = strlen(s);
+    return n + sc_escape_extra(s, n) + 2;
 }
 
 int sc_buf_append_string(sc_buf *buf, const char *s)
@@ -171,9 +196,7 @@ int sc_buf_append_string(sc_buf *buf, const char *s)
     if (s == NULL)
         return sc_buf_append(buf, "\"\"", 2);
     const unsigned char *p = (const unsigned char *)s;
-    size_t n = 0, extra = 0;
-    for (; p[n]; n++)
-        extra += escape_extra[p[n]];
+    size_t n = strlen(s), extra = sc_escape_extra(s, n);
     if (sc_buf_reserve(buf, n + extra + 2) != 0)
         return -1;
     char *o = buf->data + buf->len;

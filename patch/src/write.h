@@ -30,6 +30,9 @@ size_t sc_number_format(const cJSON *item, char *out);
 /* Serialized length of s as a JSON string literal, quotes included (NULL: 2). */
 size_t sc_string_size(const char *s);
 
+/* Bytes that escaping the n bytes at s inside a JSON string adds (0 when none need it). */
+size_t sc_escape_extra(const char *s, size_t n);
+
 /* Serialized length of a scalar (null, bools, number, string, raw); containers return 0. */
 size_t sc_scalar_size(const cJSON *item);
 
