@@ -6,18 +6,20 @@ import { defineConfig } from 'vite';
 import solid from 'vite-plugin-solid';
 import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const PAGES = ['index', 'todo', 'counter', 'chat', 'table'];
 
-// Emits sw.js with the list of built files; its cache name is a hash of that list's contents,
+// Writes sw.js with the list of built files; its cache name is a hash of that list's contents,
 // so each build replaces the previous shell in the browser's cache.
 function serviceWorker() {
   return {
     name: 'statechannel-sw',
     apply: 'build',
-    generateBundle(_, bundle) {
+    // writeBundle, not generateBundle: the HTML pages are emitted late in generateBundle by
+    // Vite's own plugin, and the shell must include them.
+    writeBundle(output, bundle) {
       const files = Object.keys(bundle).filter((f) => !f.endsWith('.map')).sort();
       const hash = createHash('sha256');
       for (const f of files) {
@@ -28,7 +30,7 @@ function serviceWorker() {
       const source = template
         .replace('__CACHE_NAME__', JSON.stringify(`statechannel-shell-${hash.digest('hex').slice(0, 12)}`))
         .replace('__PRECACHE__', JSON.stringify(['/', ...files.map((f) => `/${f}`)], null, 2));
-      this.emitFile({ type: 'asset', fileName: 'sw.js', source });
+      writeFileSync(`${output.dir}/sw.js`, source);
     },
   };
 }

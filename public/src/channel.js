@@ -475,8 +475,8 @@ export class StateChannel {
 
   _refreshStatus(notify = true) {
     let status;
-    if (this._phx.isJoined() && this.socket.phx.isConnected()) status = STATUS.ONLINE;
-    else if (!this.socket.browserOnline()) status = STATUS.OFFLINE;
+    if (!this.socket.browserOnline()) status = STATUS.OFFLINE;
+    else if (this._phx.isJoined() && this.socket.phx.isConnected()) status = STATUS.ONLINE;
     else status = this._joinedOnce ? STATUS.RECONNECTING : STATUS.CONNECTING;
     const pending = this._pending.filter((e) => !e.acked && !e.done).length;
     const s = this._status;

@@ -64,6 +64,10 @@ export const MAX_TAB_SLOTS = 16;
  *  comes back online resyncs within seconds without hammering a server that is down. */
 export const RECONNECT_MS = [50, 100, 250, 500, 1000, 2000];
 
+/** Ms between connection attempts while the browser reports offline (navigator.onLine can be
+ *  wrong; an attempt while really offline fails at once and costs nothing). */
+export const OFFLINE_PROBE_MS = 10000;
+
 /** Rejoin schedule after a refused or failed join (ms by attempt). */
 export const REJOIN_MS = [500, 1000, 2000, 5000];
 

@@ -8,7 +8,7 @@
 import { Socket } from 'phoenix';
 import { StateChannel } from './channel.js';
 import { defaultStorage } from './storage.js';
-import { DEFAULT_MOUNT, RECONNECT_MS, REJOIN_MS, fromSchedule } from './constants.js';
+import { DEFAULT_MOUNT, RECONNECT_MS, REJOIN_MS, OFFLINE_PROBE_MS, fromSchedule } from './constants.js';
 
 const CLIENT_ID_KEY = 'client-id';
 
@@ -49,19 +49,39 @@ export class StateSocket {
     this.phx.onClose(changed);
     this.phx.onError(changed);
     if (typeof window !== 'undefined' && window.addEventListener) {
+      // The browser knows about the network before a socket does: a dead TCP connection takes a
+      // heartbeat timeout (30-60 s) to notice, and pushes sent into it are lost until then. So
+      // "offline" closes the socket at once (ops wait in the outbox), and "online" reconnects at
+      // once instead of waiting out the backoff.
+      this._onBrowserOffline = () => {
+        this.phx.disconnect();
+        this._startProbe();
+        changed();
+      };
       this._onBrowserOnline = () => {
-        // Back online: try at once instead of waiting out the backoff.
-        if (!this.phx.isConnected()) {
-          this.phx.reconnectTimer.reset();
-          this.phx.disconnect(() => this.phx.connect());
-        }
+        this._stopProbe();
+        if (!this.phx.isConnected()) this.phx.disconnect(() => this.phx.connect());
         changed();
       };
       window.addEventListener('online', this._onBrowserOnline);
-      window.addEventListener('offline', changed);
-      this._onBrowserOffline = changed;
+      window.addEventListener('offline', this._onBrowserOffline);
     }
+    this._probe = null;
     if (options.autoConnect !== false) this.phx.connect();
+  }
+
+  // While the browser says offline the socket stays closed, but navigator.onLine can be wrong
+  // (it only knows that some interface is up or down): try to connect now and then anyway.
+  _startProbe() {
+    this._stopProbe();
+    this._probe = globalThis.setInterval(() => {
+      if (!this.phx.isConnected()) this.phx.connect();
+    }, OFFLINE_PROBE_MS);
+  }
+
+  _stopProbe() {
+    if (this._probe !== null) globalThis.clearInterval(this._probe);
+    this._probe = null;
   }
 
   /** Whether the browser believes it has a network (always true outside browsers). */
@@ -98,6 +118,7 @@ export class StateSocket {
 
   /** Closes the connection; channels keep their state and outboxes. */
   disconnect() {
+    this._stopProbe();
     if (typeof window !== 'undefined' && window.removeEventListener && this._onBrowserOnline) {
       window.removeEventListener('online', this._onBrowserOnline);
       window.removeEventListener('offline', this._onBrowserOffline);
