@@ -86,6 +86,8 @@ int sc_server_conn_reserve(sc_server *s)
 
 void sc_server_conn_release(sc_server *s) { atomic_fetch_sub(&s->slots, 1); }
 
+int sc_server_conn_full(sc_server *s) { return atomic_load(&s->slots) >= s->cfg.max_connections; }
+
 void sc_server_count_refusal(sc_server *s, const char *reason) { metrics_refusal(&s->m, reason); }
 
 void sc_server_close_all(sc_server *s, int code, const char *reason)
@@ -255,6 +257,8 @@ static cJSON *reason_obj(const char *reason, const char *message)
 static void refuse(sc_conn *c, const sc_msg *m, const char *reason, const char *message)
 {
     metrics_refusal(&c->srv->m, reason);
+    if (m->event != NULL && strcmp(m->event, "phx_join") == 0)
+        sc_logf("info", "join %s refused: %s", m->topic, reason);
     cJSON *r = reason_obj(reason, message);
     reply(c, m, 0, r);
     cJSON_Delete(r);
@@ -366,8 +370,11 @@ static void conn_resync(void *user, const uint64_t *tags, size_t n)
             if (ch->subscribed)
                 f = inst_state_frame(ch->inst, ch);
             /* Queued under the instance lock: no newer patch of it can be queued before. */
-            if (f != NULL)
+            if (f != NULL) {
+                sc_logf("info", "slow client on %s: dropped its queued patches, sending the "
+                        "state at version %llu", ch->topic, (unsigned long long)ch->inst->version);
                 outq_push_resync(c->q, f, tags[k]);
+            }
             else
                 outq_forget(c->q, tags[k]);
             pthread_mutex_unlock(&ch->inst->mu);

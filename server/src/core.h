@@ -106,6 +106,8 @@ int sc_server_connect_check(sc_server *s, const cJSON *params, const char *token
 /* Reserves / releases one of max_connections slots. Reserve returns 0, or -1 when full. */
 int sc_server_conn_reserve(sc_server *s);
 void sc_server_conn_release(sc_server *s);
+/* 1 when every slot is reserved (a cheap pre-check before the upgrade). */
+int sc_server_conn_full(sc_server *s);
 
 /* A new connection. params (the socket's query params; copied) may be NULL; token (copied)
  * may be NULL; statechannel_mount selects the StateChannel dialect for all its channels.

@@ -305,6 +305,9 @@ int outq_push(sc_outq *q, sc_frame *f, uint64_t tag)
             q->dead = 1;
             drop_all(q);
             CTR(q, queues_dead, 1);
+            sc_logf("warn", "a client stopped reading: its outbound queue passed %zu bytes / "
+                    "%zu frames; giving up on it", q->max_bytes * SC_OUTQ_HARD_FACTOR,
+                    q->max_frames * SC_OUTQ_HARD_FACTOR);
             pthread_cond_broadcast(&q->cv);
             goto out;
         }
@@ -484,6 +487,8 @@ static size_t service_count(sc_outq *q)
         }
         pthread_mutex_lock(&q->mu);
         if (rc != 0) {
+            if (!q->dead)
+                sc_logf("info", "a socket write failed or timed out; dropping its queue");
             q->dead = 1;
             drop_all(q);
         }

@@ -145,7 +145,7 @@ static int begin_request(struct mg_connection *conn)
                     header(conn, "Origin") ? header(conn, "Origin") : "(none)");
             return send_text(conn, 403, "origin not allowed\n");
         }
-        if (sc_server_conn_count(w->srv) >= sc_server_config(w->srv)->max_connections) {
+        if (sc_server_conn_full(w->srv)) {
             sc_server_count_refusal(w->srv, "too_many_connections");
             sc_logf("warn", "upgrade refused: %d connections open (the cap)",
                     sc_server_config(w->srv)->max_connections);

@@ -1,7 +1,7 @@
 /*
  * test_loader.c -- the plugin loader with real plugins built for the test: a good set, a
  * wrong ABI, a struct_size from the future, a missing name, an init that fails, a duplicate
- * name and a duplicate pattern. Also the HTTP helpers that need plugins (GET /api/state).
+ * name and a duplicate pattern, a struct_size below version 1. Also the HTTP helpers that need plugins (GET /api/state).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +48,12 @@ END_TEST
 START_TEST(a_struct_size_larger_than_ours_is_rejected)
 {
     expect_rejected("size", "bad_size.so", "struct_size");
+}
+END_TEST
+
+START_TEST(a_struct_size_smaller_than_version_1_is_rejected)
+{
+    expect_rejected("small", "bad_small.so", "smaller than version 1");
 }
 END_TEST
 
@@ -153,6 +159,7 @@ Suite *loader_suite(void)
     tcase_add_test(tc, good_plugins_load_and_serve_their_patterns);
     tcase_add_test(tc, a_wrong_abi_version_is_rejected);
     tcase_add_test(tc, a_struct_size_larger_than_ours_is_rejected);
+    tcase_add_test(tc, a_struct_size_smaller_than_version_1_is_rejected);
     tcase_add_test(tc, a_descriptor_without_a_name_is_rejected);
     tcase_add_test(tc, a_failing_init_is_reported_and_refuses_the_start);
     tcase_add_test(tc, duplicate_names_and_patterns_are_rejected);
