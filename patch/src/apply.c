@@ -16,12 +16,14 @@
  * Every allocation an operation needs (its log entries, a duplicated value, a new key) happens
  * before it changes the document, so running out of memory is just another failure to undo.
  *
- * Complexity: an operation costs resolving its pointer(s) (see pointer.c: linear in the members
- * and positions walked) plus what it changes: add/replace duplicate their value from the patch,
- * copy duplicates the source, test compares (equal.c), move and remove are O(1) after
- * resolving. Each array is walked once per pointer, never twice. The log costs 40 bytes per
- * change (a move takes 3 entries, most operations 1); the first SC_UNDO_STACK_ENTRIES live on
- * the stack, beyond that the log doubles on the heap. A failure costs O(changes so far) to undo.
+ * Complexity: an operation costs resolving its pointer(s) plus what it changes: add/replace
+ * duplicate their value from the patch, copy duplicates the source, test compares (equal.c),
+ * move and remove are O(1) after resolving. Resolving walks cJSON's lists (pointer.c), through
+ * per-call indexes of large containers (index.c): a patch of k operations into one container of
+ * n children visits each child at most once, O(n + k), not O(n * k). Every list change is
+ * reported to those indexes before it is made. The log costs 40 bytes per change (a move
+ * takes 3 entries, most operations 1); the first SC_UNDO_STACK_ENTRIES live on the stack,
+ * beyond that the log doubles on the heap. A failure costs O(changes so far) to undo.
  *
  * Limits: removing the root "" is refused (SC_PATCH_EROOT): a JSON Patch cannot leave no
  * document. Pointer limits are pointer.c's. "test" fails with SC_PATCH_ETOODEEP or
@@ -63,6 +65,7 @@ typedef struct undo_log {
 typedef struct apply_ctx {
     cJSON **doc;
     undo_log log;
+    sc__index ix; /* lookup indexes of large containers (index.c); told of every change */
     sc_patch_error *err;
 } apply_ctx;
 
@@ -264,7 +267,7 @@ static cJSON *dup_value(const cJSON *v)
 /* Resolves pointer in the current document; on failure err->path names the pointer. */
 static sc_patch_status resolve(apply_ctx *c, const char *pointer, sc__target *t)
 {
-    sc_patch_status st = sc__ptr_resolve(*c->doc, pointer, t, c->err);
+    sc_patch_status st = sc__ptr_resolve(*c->doc, pointer, &c->ix, t, c->err);
     if (st != SC_PATCH_OK && c->err != NULL)
         snprintf(c->err->path, sizeof c->err->path, "%s", pointer);
     return st;
@@ -294,6 +297,7 @@ static sc_patch_status place(apply_ctx *c, const char *pointer, const sc__target
     }
     if (cJSON_IsObject(t->parent)) {
         if (t->item != NULL) {
+            sc__index_replacing(&c->ix, t->parent, t->item, item, 0);
             list_replace(t->parent, t->item, item);
             key_transfer(t->item, item);
             log_push(&c->log, UNDO_REPLACE, t->parent, item, t->item, owned);
@@ -303,6 +307,7 @@ static sc_patch_status place(apply_ctx *c, const char *pointer, const sc__target
         if (key == NULL)
             return sc__fail(c->err, SC_PATCH_ENOMEM, pointer, "cannot allocate the new key");
         item->string = key;
+        sc__index_linking(&c->ix, t->parent, item, 0, 1);
         list_insert_after(t->parent, t->parent->child ? t->parent->child->prev : NULL, item);
         log_push(&c->log, UNDO_INSERT, t->parent, item, NULL, owned);
         return SC_PATCH_OK;
@@ -310,6 +315,7 @@ static sc_patch_status place(apply_ctx *c, const char *pointer, const sc__target
     /* An array: insert before the addressed element; "-" or index == size appends. */
     if (t->item == NULL && !t->is_end && t->index != t->size)
         return sc__target_missing(t, pointer, SC_PATCH_EINDEX, c->err);
+    sc__index_linking(&c->ix, t->parent, item, t->index, t->item == NULL);
     cJSON *prev;
     if (t->item != NULL)
         prev = prev_sibling(t->parent, t->item);
@@ -352,6 +358,7 @@ static sc_patch_status op_remove(apply_ctx *c, const char *path)
         return sc__fail(c->err, SC_PATCH_EROOT, path,
                         "cannot remove the whole document (a patch must leave one)");
     log_push(&c->log, UNDO_DETACH, t.parent, t.item, prev_sibling(t.parent, t.item), 1);
+    sc__index_unlinking(&c->ix, t.parent, t.item, t.index);
     list_unlink(t.parent, t.item);
     return SC_PATCH_OK;
 }
@@ -367,6 +374,7 @@ static sc_patch_status op_replace(apply_ctx *c, const char *path, const cJSON *v
         cJSON *copy = dup_value(value);
         if (copy == NULL)
             return sc__fail(c->err, SC_PATCH_ENOMEM, path, "cannot copy the value");
+        sc__index_replacing(&c->ix, t.parent, t.item, copy, t.index);
         list_replace(t.parent, t.item, copy);
         log_push(&c->log, UNDO_REPLACE, t.parent, copy, t.item, 1);
         return SC_PATCH_OK;
@@ -426,6 +434,7 @@ static sc_patch_status op_move(apply_ctx *c, const char *from, const char *path)
     /* from is not the root here: "" is a proper prefix of every other path. */
     cJSON *item = src.item;
     log_push(&c->log, UNDO_DETACH, src.parent, item, prev_sibling(src.parent, item), 0);
+    sc__index_unlinking(&c->ix, src.parent, item, src.index);
     list_unlink(src.parent, item);
     if (item->string != NULL) {
         undo *u = log_push(&c->log, UNDO_RENAME, NULL, item, NULL, 0);
@@ -567,6 +576,7 @@ sc_patch_status sc_patch_apply(cJSON **doc, const cJSON *patch, sc_patch_error *
         op_fields f = {0};
         sc_patch_status st = run_op(&c, op, &f);
         if (st != SC_PATCH_OK) {
+            sc__index_drop(&c.ix); /* indexes describe the changed lists, not the restored ones */
             rollback(doc, &c.log);
             if (err != NULL) { /* the failing step filled status, path and reason */
                 err->op_index = index;
@@ -576,6 +586,7 @@ sc_patch_status sc_patch_apply(cJSON **doc, const cJSON *patch, sc_patch_error *
             return st;
         }
     }
+    sc__index_drop(&c.ix);
     commit(&c.log);
     return SC_PATCH_OK;
 }

@@ -49,6 +49,14 @@ static uint32_t key_hash(const char *s)
     uint32_t h = 2166136261u; /* FNV-1a */
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 16777619u;
+    /* FNV's last multiply leaves the low bits (the ones a table mask keeps) depending only
+     * on the low bits of the last bytes: keys like "k00017" and "k00018" would land in
+     * neighbouring slots and build long probe runs. A murmur3 finalizer spreads them. */
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
     return h;
 }
 

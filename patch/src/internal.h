@@ -45,14 +45,30 @@ typedef struct sc__target {
     int is_end;         /* array parent: the token is "-" (the element past the end) */
 } sc__target;
 
+/* Lookup indexes of large containers for the duration of one apply (index.c). Zero-initialize;
+ * release with sc__index_drop(). */
+typedef struct sc__index {
+    struct ix_entry **map; /* open addressing by container pointer; NULL slots are empty */
+    size_t cap;            /* slots in map (a power of two, or 0) */
+    size_t used;           /* entries in map */
+} sc__index;
+
 /* Resolves every token of text (already checked by sc__ptr_check) but the last, which must
  * all exist, then looks the last one up in its container without requiring it to exist.
+ * ix (may be NULL) speeds up repeated lookups in large containers.
  * Cost: linear in the array positions and object members walked; each array is walked once.
  * Errors: SC_PATCH_ENOPATH (an inner step is missing, or a token reaches into a scalar),
  * SC_PATCH_EPOINTER (a token used on an array is not an index); err->path is left "" for the
  * caller to fill. */
-sc_patch_status sc__ptr_resolve(cJSON *root, const char *text, sc__target *t,
+sc_patch_status sc__ptr_resolve(cJSON *root, const char *text, sc__index *ix, sc__target *t,
                                 sc_patch_error *err);
+
+/* Plain list lookups (pointer.c). sc__member_find: the first member whose key equals the
+ * escaped token tok[0..len). sc__array_walk: element i, or NULL with *size set to the array's
+ * length when i is past the end. sc__key_matches: does key equal the escaped token? */
+cJSON *sc__member_find(const cJSON *object, const char *tok, size_t len);
+cJSON *sc__array_walk(const cJSON *array, size_t i, size_t *size);
+int sc__key_matches(const char *key, const char *tok, size_t len);
 
 /* Fills err for a resolved target whose item does not exist (t->item == NULL) and returns the
  * status: SC_PATCH_ENOPATH for a missing object member, array_status for "-" or an index past
@@ -63,6 +79,21 @@ sc_patch_status sc__target_missing(const sc__target *t, const char *text,
 /* Duplicates the escaped token tok[0..len) unescaped into a new string allocated with
  * cJSON_malloc() (caller frees with cJSON_free()). Returns NULL when out of memory. */
 char *sc__token_dup(const char *tok, size_t len);
+
+/* ---- indexes (index.c) -----------------------------------------------------------------------
+ * Lookups answer exactly as sc__member_find() / sc__array_walk() would, faster when repeated.
+ * After building an index for a container, every change apply makes to that container must be
+ * reported (before it is made) so the index stays a true prefix of the list. */
+cJSON *sc__index_member(sc__index *ix, cJSON *object, const char *tok, size_t len);
+cJSON *sc__index_element(sc__index *ix, cJSON *array, size_t i, size_t *size);
+/* item is about to be linked into parent: arrays at position pos (at_end: appended). */
+void sc__index_linking(sc__index *ix, cJSON *parent, cJSON *item, size_t pos, int at_end);
+/* item (arrays: at position pos) is about to be unlinked from parent. */
+void sc__index_unlinking(sc__index *ix, cJSON *parent, cJSON *item, size_t pos);
+/* item is about to take old's place (arrays: position pos) in parent. */
+void sc__index_replacing(sc__index *ix, cJSON *parent, cJSON *old, cJSON *item, size_t pos);
+/* Frees every index; ix is empty (and reusable) afterwards. */
+void sc__index_drop(sc__index *ix);
 
 /* ---- equality (equal.c) ------------------------------------------------------------------ */
 

@@ -147,7 +147,7 @@ static const char *index_problem(const char *s, size_t len)
 
 /* ---- resolve ----------------------------------------------------------------------------- */
 
-/* Does the object key equal the escaped token tok[0..len)? */
+/* Does the object key equal the escaped token tok[0..len)? escaped: tok contains a "~". */
 static int key_matches(const char *key, const char *tok, size_t len, int escaped)
 {
     if (!escaped)
@@ -162,8 +162,13 @@ static int key_matches(const char *key, const char *tok, size_t len, int escaped
     return *key == '\0';
 }
 
-/* First member of obj whose key equals the escaped token (duplicates: the first one wins). */
-static cJSON *member_find(const cJSON *obj, const char *tok, size_t len)
+int sc__key_matches(const char *key, const char *tok, size_t len)
+{
+    return key_matches(key, tok, len, memchr(tok, '~', len) != NULL);
+}
+
+/* The first member wins when keys repeat. */
+cJSON *sc__member_find(const cJSON *obj, const char *tok, size_t len)
 {
     int escaped = memchr(tok, '~', len) != NULL;
     for (cJSON *c = obj->child; c != NULL; c = c->next) {
@@ -176,7 +181,21 @@ static cJSON *member_find(const cJSON *obj, const char *tok, size_t len)
     return NULL;
 }
 
-sc_patch_status sc__ptr_resolve(cJSON *root, const char *text, sc__target *t, sc_patch_error *err)
+cJSON *sc__array_walk(const cJSON *array, size_t i, size_t *size)
+{
+    size_t at = 0;
+    cJSON *c = array->child;
+    while (c != NULL && at < i) {
+        c = c->next;
+        at++;
+    }
+    if (c == NULL)
+        *size = at;
+    return c;
+}
+
+sc_patch_status sc__ptr_resolve(cJSON *root, const char *text, sc__index *ix, sc__target *t,
+                                sc_patch_error *err)
 {
     memset(t, 0, sizeof *t);
     t->item = root;
@@ -193,7 +212,7 @@ sc_patch_status sc__ptr_resolve(cJSON *root, const char *text, sc__target *t, sc
         cJSON *child = NULL;
 
         if (cJSON_IsObject(cur)) {
-            child = member_find(cur, tok, len);
+            child = ix ? sc__index_member(ix, cur, tok, len) : sc__member_find(cur, tok, len);
             if (child == NULL && !last)
                 return sc__fail(err, SC_PATCH_ENOPATH, NULL,
                                 "no member \"%.*s\" in the object at \"%.*s\"", quote_len(len),
@@ -212,18 +231,15 @@ sc_patch_status sc__ptr_resolve(cJSON *root, const char *text, sc__target *t, sc
                                     text);
                 t->is_end = 1;
             } else {
-                size_t i = 0;
-                child = cur->child;
-                while (child != NULL && i < index) {
-                    child = child->next;
-                    i++;
-                }
+                size_t size = 0;
+                child = ix ? sc__index_element(ix, cur, index, &size)
+                           : sc__array_walk(cur, index, &size);
                 if (child == NULL) {
                     if (!last)
                         return sc__fail(err, SC_PATCH_ENOPATH, NULL,
                                         "index %zu is past the end (%zu) of the array at \"%.*s\"",
-                                        index, i, prefix, text);
-                    t->size = i;
+                                        index, size, prefix, text);
+                    t->size = size;
                 }
                 t->index = index;
             }
@@ -336,7 +352,7 @@ cJSON *sc_pointer_get(const cJSON *doc, const char *text, sc_patch_error *err)
         return NULL;
     sc__target t;
     /* Resolving only reads; the cast lets the same walker serve apply, which writes. */
-    if (sc__ptr_resolve((cJSON *)doc, text, &t, err) != SC_PATCH_OK) {
+    if (sc__ptr_resolve((cJSON *)doc, text, NULL, &t, err) != SC_PATCH_OK) {
         if (err)
             snprintf(err->path, sizeof err->path, "%s", text);
         return NULL;

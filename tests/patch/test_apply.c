@@ -799,6 +799,251 @@ START_TEST(random_patches_apply_like_their_operations_one_by_one_and_undo_exactl
 }
 END_TEST
 
+/* ---- large containers: apply indexes them (index.c); a plain model is the oracle ------- */
+
+#define MODEL_MAX 1024 /* elements / members a model container can hold */
+
+/* An array of ints, changed by random index operations; its patch; the expected result. */
+START_TEST(long_patches_on_a_large_array_match_a_plain_model)
+{
+    rng_state = 31337;
+    for (int round = 0; round < 40; round++) {
+        int model[MODEL_MAX], n = 200 + (int)rnd(200);
+        cJSON *doc = cJSON_CreateObject();
+        cJSON *arr = cJSON_AddArrayToObject(doc, "a");
+        for (int i = 0; i < n; i++) {
+            model[i] = i;
+            cJSON_AddItemToArray(arr, cJSON_CreateNumber(i));
+        }
+        cJSON *patch = cJSON_CreateArray();
+        char path[64], from[64], buf[256];
+        for (int k = 0, next = 1000; k < 150 && n > 2 && n < MODEL_MAX - 2; k++) {
+            int i = (int)rnd((unsigned)n), j;
+            snprintf(path, sizeof path, "/a/%d", i);
+            switch (rnd(6)) {
+            case 0: /* add before i, or append */
+                if (rnd(4) == 0) {
+                    snprintf(path, sizeof path, "/a/-");
+                    i = n;
+                }
+                memmove(model + i + 1, model + i, (size_t)(n - i) * sizeof *model);
+                model[i] = next;
+                n++;
+                snprintf(buf, sizeof buf, "{\"op\":\"add\",\"path\":\"%s\",\"value\":%d}", path,
+                         next++);
+                break;
+            case 1:
+                memmove(model + i, model + i + 1, (size_t)(n - i - 1) * sizeof *model);
+                n--;
+                snprintf(buf, sizeof buf, "{\"op\":\"remove\",\"path\":\"%s\"}", path);
+                break;
+            case 2:
+                model[i] = next;
+                snprintf(buf, sizeof buf, "{\"op\":\"replace\",\"path\":\"%s\",\"value\":%d}",
+                         path, next++);
+                break;
+            case 3: { /* move i to j (j indexes the array after removing i) */
+                int v = model[i];
+                memmove(model + i, model + i + 1, (size_t)(n - i - 1) * sizeof *model);
+                j = (int)rnd((unsigned)n); /* 0..n-1: n-1 appends */
+                memmove(model + j + 1, model + j, (size_t)(n - 1 - j) * sizeof *model);
+                model[j] = v;
+                snprintf(from, sizeof from, "/a/%d", i);
+                snprintf(buf, sizeof buf, "{\"op\":\"move\",\"from\":\"%s\",\"path\":\"/a/%d\"}",
+                         from, j);
+                break;
+            }
+            case 4: /* copy i to before j */
+                j = (int)rnd((unsigned)n + 1);
+                {
+                    int v = model[i];
+                    memmove(model + j + 1, model + j, (size_t)(n - j) * sizeof *model);
+                    model[j] = v;
+                    n++;
+                }
+                snprintf(buf, sizeof buf, "{\"op\":\"copy\",\"from\":\"/a/%d\",\"path\":\"/a/%d\"}",
+                         i, j);
+                break;
+            default:
+                snprintf(buf, sizeof buf, "{\"op\":\"test\",\"path\":\"%s\",\"value\":%d}", path,
+                         model[i]);
+                break;
+            }
+            cJSON_AddItemToArray(patch, tu_json(buf));
+        }
+        tu_snapshot snap = tu_snapshot_take(doc);
+        cJSON *bad = tu_json("{\"op\":\"test\",\"path\":\"/a/0\",\"value\":\"never\"}");
+        cJSON_AddItemToArray(patch, bad);
+        ck_assert_int_eq(sc_patch_apply(&doc, patch, NULL), SC_PATCH_ETEST);
+        ck_assert_msg(tu_snapshot_same(&snap, doc), "round %d: rollback changed the array", round);
+        tu_snapshot_free(&snap);
+        cJSON_Delete(cJSON_DetachItemViaPointer(patch, bad));
+
+        sc_patch_error err = {0};
+        char line[512];
+        ck_assert_msg(sc_patch_apply(&doc, patch, &err) == SC_PATCH_OK, "round %d: %s", round,
+                      sc_patch_error_format(&err, line, sizeof line));
+        ck_assert(tu_lists_ok(doc));
+        arr = cJSON_GetObjectItem(doc, "a");
+        ck_assert_int_eq(cJSON_GetArraySize(arr), n);
+        int at = 0;
+        for (const cJSON *c = arr->child; c; c = c->next, at++)
+            ck_assert_msg(c->valueint == model[at], "round %d: [%d] is %d, model %d", round, at,
+                          c->valueint, model[at]);
+        cJSON_Delete(patch);
+        cJSON_Delete(doc);
+    }
+}
+END_TEST
+
+/* An object of many keys: keys "k<i>" (some with "/" or "~" in them) in model order. */
+typedef struct model_obj {
+    char keys[MODEL_MAX][16];
+    int vals[MODEL_MAX];
+    int n;
+} model_obj;
+
+static int model_find(const model_obj *m, const char *key)
+{
+    for (int i = 0; i < m->n; i++)
+        if (strcmp(m->keys[i], key) == 0)
+            return i;
+    return -1;
+}
+
+static void model_del(model_obj *m, int i)
+{
+    memmove(m->keys + i, m->keys + i + 1, (size_t)(m->n - i - 1) * sizeof m->keys[0]);
+    memmove(m->vals + i, m->vals + i + 1, (size_t)(m->n - i - 1) * sizeof m->vals[0]);
+    m->n--;
+}
+
+/* RFC 6902 add on an object: replace in place, or append. */
+static void model_add(model_obj *m, const char *key, int v)
+{
+    int i = model_find(m, key);
+    if (i < 0) {
+        i = m->n++;
+        snprintf(m->keys[i], sizeof m->keys[i], "%s", key);
+    }
+    m->vals[i] = v;
+}
+
+START_TEST(long_patches_on_a_large_object_match_a_plain_model)
+{
+    static model_obj m;
+    rng_state = 4242;
+    for (int round = 0; round < 40; round++) {
+        cJSON *doc = cJSON_CreateObject();
+        cJSON *obj = cJSON_AddObjectToObject(doc, "o");
+        m.n = 0;
+        int size = 100 + (int)rnd(300), universe = size * 2;
+        char key[16], path[64], from[64], buf[256], esc[40];
+        for (int i = 0; i < size; i++) {
+            snprintf(key, sizeof key, i % 17 == 0 ? "k/%d" : i % 13 == 0 ? "k~%d" : "k%d", i);
+            model_add(&m, key, i);
+            cJSON_AddNumberToObject(obj, key, i);
+        }
+        cJSON *patch = cJSON_CreateArray();
+        for (int k = 0, next = 100000; k < 200 && m.n > 1 && m.n < MODEL_MAX - 1; k++) {
+            int existing = (int)rnd((unsigned)m.n);
+            int pick = (int)rnd((unsigned)universe);
+            snprintf(key, sizeof key, pick % 17 == 0 ? "k/%d" : pick % 13 == 0 ? "k~%d" : "k%d",
+                     pick);
+            sc_pointer_escape(key, esc, sizeof esc);
+            snprintf(path, sizeof path, "/o/%s", esc);
+            sc_pointer_escape(m.keys[existing], esc, sizeof esc);
+            snprintf(from, sizeof from, "/o/%s", esc);
+            switch (rnd(6)) {
+            case 0: /* add: a new key, or an existing one replaced in place */
+                model_add(&m, key, next);
+                snprintf(buf, sizeof buf, "{\"op\":\"add\",\"path\":\"%s\",\"value\":%d}", path,
+                         next++);
+                break;
+            case 1:
+                model_del(&m, existing);
+                snprintf(buf, sizeof buf, "{\"op\":\"remove\",\"path\":\"%s\"}", from);
+                break;
+            case 2:
+                m.vals[existing] = next;
+                snprintf(buf, sizeof buf, "{\"op\":\"replace\",\"path\":\"%s\",\"value\":%d}",
+                         from, next++);
+                break;
+            case 3: { /* move: remove, then add */
+                if (strcmp(m.keys[existing], key) == 0)
+                    continue; /* a no-op move; covered elsewhere */
+                int v = m.vals[existing];
+                model_del(&m, existing);
+                model_add(&m, key, v);
+                snprintf(buf, sizeof buf, "{\"op\":\"move\",\"from\":\"%s\",\"path\":\"%s\"}",
+                         from, path);
+                break;
+            }
+            case 4:
+                model_add(&m, key, m.vals[existing]);
+                snprintf(buf, sizeof buf, "{\"op\":\"copy\",\"from\":\"%s\",\"path\":\"%s\"}",
+                         from, path);
+                break;
+            default:
+                snprintf(buf, sizeof buf, "{\"op\":\"test\",\"path\":\"%s\",\"value\":%d}", from,
+                         m.vals[existing]);
+                break;
+            }
+            cJSON_AddItemToArray(patch, tu_json(buf));
+        }
+        tu_snapshot snap = tu_snapshot_take(doc);
+        cJSON *bad = tu_json("{\"op\":\"remove\",\"path\":\"/o/no such key\"}");
+        cJSON_AddItemToArray(patch, bad);
+        ck_assert_int_eq(sc_patch_apply(&doc, patch, NULL), SC_PATCH_ENOPATH);
+        ck_assert_msg(tu_snapshot_same(&snap, doc), "round %d: rollback changed the object",
+                      round);
+        tu_snapshot_free(&snap);
+        cJSON_Delete(cJSON_DetachItemViaPointer(patch, bad));
+
+        sc_patch_error err = {0};
+        char line[512];
+        ck_assert_msg(sc_patch_apply(&doc, patch, &err) == SC_PATCH_OK, "round %d: %s", round,
+                      sc_patch_error_format(&err, line, sizeof line));
+        ck_assert(tu_lists_ok(doc));
+        obj = cJSON_GetObjectItem(doc, "o");
+        ck_assert_int_eq(cJSON_GetArraySize(obj), m.n);
+        int at = 0;
+        for (const cJSON *c = obj->child; c; c = c->next, at++) {
+            ck_assert_msg(strcmp(c->string, m.keys[at]) == 0, "round %d: key %d is %s, model %s",
+                          round, at, c->string, m.keys[at]);
+            ck_assert_int_eq(c->valueint, m.vals[at]);
+        }
+        cJSON_Delete(patch);
+        cJSON_Delete(doc);
+    }
+}
+END_TEST
+
+START_TEST(duplicate_keys_in_a_large_object_still_address_the_first)
+{
+    /* 60 keys with "dup" twice: once the first is removed, the second is the one addressed. */
+    char json[2048] = "{";
+    size_t len = 1;
+    for (int i = 0; i < 60; i++)
+        len += (size_t)snprintf(json + len, sizeof json - len, "\"k%d\":%d,", i, i);
+    snprintf(json + len, sizeof json - len, "\"dup\":1,\"x\":0,\"dup\":2}");
+    cJSON *doc = tu_json(json);
+    ck_assert_int_eq(run(&doc,
+                         "[{\"op\":\"test\",\"path\":\"/k59\",\"value\":59},"
+                         " {\"op\":\"test\",\"path\":\"/dup\",\"value\":1},"
+                         " {\"op\":\"remove\",\"path\":\"/dup\"},"
+                         " {\"op\":\"test\",\"path\":\"/dup\",\"value\":2},"
+                         " {\"op\":\"replace\",\"path\":\"/dup\",\"value\":3},"
+                         " {\"op\":\"add\",\"path\":\"/new\",\"value\":4},"
+                         " {\"op\":\"test\",\"path\":\"/new\",\"value\":4}]",
+                         NULL),
+                     SC_PATCH_OK);
+    ck_assert_int_eq(cJSON_GetObjectItem(doc, "dup")->valueint, 3);
+    ck_assert_int_eq(cJSON_GetArraySize(doc), 63);
+    cJSON_Delete(doc);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("apply");
@@ -850,6 +1095,9 @@ int main(void)
     tcase_add_test(atomic, apply_restores_the_root_when_a_later_operation_fails);
     tcase_add_test(atomic, apply_undoes_a_long_patch_whose_log_outgrew_the_stack);
     tcase_add_test(atomic, random_patches_apply_like_their_operations_one_by_one_and_undo_exactly);
+    tcase_add_test(atomic, long_patches_on_a_large_array_match_a_plain_model);
+    tcase_add_test(atomic, long_patches_on_a_large_object_match_a_plain_model);
+    tcase_add_test(atomic, duplicate_keys_in_a_large_object_still_address_the_first);
     suite_add_tcase(s, atomic);
     return tu_run(s);
 }
