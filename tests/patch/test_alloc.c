@@ -151,7 +151,8 @@ static char *varied_patch(void)
     for (int i = 0; i < 20; i++)
         n += (size_t)sprintf(s + n, "\"k%d\":[%d]%s", i, i, i < 19 ? "," : "}},");
     for (int i = 0; i < 40; i++)
-        n += (size_t)sprintf(s + n, "{\"op\":\"add\",\"path\":\"/meta/n%d\",\"value\":[%d]},", i, i);
+        n += (size_t)sprintf(s + n, "{\"op\":\"add\",\"path\":\"/meta/n%d\",\"value\":[%d]},",
+                             i, i);
     sprintf(s + n, "{\"op\":\"test\",\"path\":\"/meta/n39/0\",\"value\":39}]");
     return s;
 }
