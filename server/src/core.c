@@ -15,6 +15,10 @@
 #include "proto.h"
 #include "statechannel/patch.h"
 
+/* A reassembly buffer up to this size is kept for the connection's next fragmented message;
+ * a larger one (a rare big message) is freed at once so idle sockets stay small. */
+#define SC_FRAG_KEEP_BYTES (64 * 1024)
+
 void sc_config_defaults(sc_config *c)
 {
     memset(c, 0, sizeof *c);
@@ -938,7 +942,7 @@ void sc_conn_frame(sc_conn *c, int fin, int opcode, const char *data, size_t len
             c->in_frag = 0;
             sc_conn_message(c, c->frag.data ? c->frag.data : "", c->frag.len);
             /* Do not keep a big buffer around for the connection's lifetime. */
-            if (c->frag.cap > 64 * 1024)
+            if (c->frag.cap > SC_FRAG_KEEP_BYTES)
                 sbuf_free(&c->frag);
             c->frag.len = 0;
         }

@@ -15,6 +15,10 @@
 
 #include "util.h"
 
+/* Channels resynced per callback; more are picked up by the next pass of the same loop.
+ * Keeps the tag list on the writer's stack small. */
+#define SC_RESYNC_BATCH 64
+
 typedef struct qent {
     struct qent *next;
     sc_frame *f;  /* one reference owned by the queue */
@@ -429,9 +433,9 @@ static size_t service_count(sc_outq *q)
     while (!q->shut && !q->dead) {
         /* Full states first: they replace patches that were dropped. */
         if (q->resync != NULL) {
-            uint64_t tags[64];
+            uint64_t tags[SC_RESYNC_BATCH];
             size_t n = 0;
-            for (size_t i = 0; i < q->n_retags && n < 64; i++) {
+            for (size_t i = 0; i < q->n_retags && n < SC_RESYNC_BATCH; i++) {
                 if (!q->retags[i].requested) {
                     q->retags[i].requested = 1;
                     tags[n++] = q->retags[i].tag;

@@ -122,6 +122,16 @@ static int begin_request(struct mg_connection *conn)
     sc_ws *w = mg_get_user_data(mg_get_context(conn));
     const struct mg_request_info *ri = mg_get_request_info(conn);
     const char *uri = ri->local_uri_raw ? ri->local_uri_raw : ri->request_uri;
+    /* civetweb calls neither the ready nor the close handler when writing the 101 response
+     * fails after our connect handler ran: reclaim that wsconn and its slot here, the next
+     * time this worker's connection struct is used. */
+    wsconn *stale = mg_get_user_connection_data(conn);
+    if (stale != NULL && stale->core == NULL) {
+        if (stale->slot)
+            sc_server_conn_release(w->srv);
+        mg_set_user_connection_data(conn, NULL);
+        free(stale);
+    }
     if (uri == NULL)
         return send_text(conn, 400, "bad request\n");
 

@@ -496,6 +496,66 @@ START_TEST(broadcasts_reach_info_of_every_instance_of_the_topic)
 }
 END_TEST
 
+START_TEST(a_per_connection_state_and_its_timers_die_with_its_channel)
+{
+    tconn *t = t_connect(srv, 0);
+    cJSON *r = t_join(t, "priv:tm", "1", NULL);
+    cJSON_Delete(r);
+    t_send(t, "[\"1\",\"2\",\"priv:tm\",\"lvs_evt:tick\",{}]");
+    cJSON *p = wait_patch(t, "priv:tm", 2000);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_str_eq(cJSON_GetArrayItem(p, 0)->valuestring, "1");
+    cJSON_Delete(p);
+    t_send(t, "[\"1\",\"3\",\"priv:tm\",\"phx_leave\",{}]");
+    cJSON_Delete(t_expect(t, "priv:tm", "phx_close"));
+    /* the 10 ms timer would have fired several times on a freed state (ASan would say) */
+    struct timespec ts = {0, 60 * 1000000L};
+    nanosleep(&ts, NULL);
+    ck_assert_ptr_null(t_expect(t, "priv:tm", "state:patch"));
+    /* a new join gets a brand-new state */
+    r = t_join(t, "priv:tm", "4", NULL);
+    cJSON_Delete(r);
+    cJSON *st = t_expect(t, "priv:tm", "state:change");
+    ck_assert_ptr_null(cJSON_GetObjectItem(t_pl(st, "state"), "ticks"));
+    ck_assert_int_eq((int)t_num(t_pl(st, "version")), 1);
+    cJSON_Delete(st);
+    t_close(t);
+}
+END_TEST
+
+START_TEST(push_all_reaches_every_subscriber_before_the_patch)
+{
+    tconn *a = t_connect(srv, 0), *b = t_connect(srv, 0);
+    join_a(a);
+    join_a(b);
+    t_send(a, "[\"1\",\"2\",\"test:a\",\"lvs_evt:pushall\",{}]");
+    cJSON *m = t_next(b);
+    ck_assert_str_eq(t_event(m), "notice");
+    cJSON_Delete(m);
+    m = t_next(b);
+    ck_assert_str_eq(t_event(m), "state:patch");
+    cJSON_Delete(m);
+    t_close(a);
+    t_close(b);
+}
+END_TEST
+
+START_TEST(leave_on_close_runs_the_handler_and_patches_the_others)
+{
+    tconn *a = t_connect(srv, 0), *b = t_connect(srv, 0);
+    join_a(a);
+    join_a(b);
+    t_close(a);
+    cJSON *p = t_expect(b, "test:a", "state:patch");
+    ck_assert_ptr_nonnull(p);
+    char *s = cJSON_PrintUnformatted(t_pl(p, "patch"));
+    ck_assert_ptr_nonnull(strstr(s, "\"closed\""));
+    free(s);
+    cJSON_Delete(p);
+    t_close(b);
+}
+END_TEST
+
 Suite *core_suite(void);
 Suite *core_suite(void)
 {
@@ -522,6 +582,9 @@ Suite *core_suite(void)
     tcase_add_test(tc, statechannel_dialect_uses_set_state_and_state_diff);
     tcase_add_test(tc, timers_tick_under_the_topic_and_publish);
     tcase_add_test(tc, broadcasts_reach_info_of_every_instance_of_the_topic);
+    tcase_add_test(tc, a_per_connection_state_and_its_timers_die_with_its_channel);
+    tcase_add_test(tc, push_all_reaches_every_subscriber_before_the_patch);
+    tcase_add_test(tc, leave_on_close_runs_the_handler_and_patches_the_others);
     suite_add_tcase(s, tc);
     return s;
 }
