@@ -10,7 +10,7 @@ const CHAT_MAX_TEXT = 2000;
 const CHAT_MAX_MESSAGES = 100;
 const CHAT_TYPING_TTL_MS = 3000;
 // Slack for the timer thread and the trip to the client on a loaded 2-core machine.
-const TIMER_SLACK_MS = 1500;
+const TIMER_SLACK_MS = 2500;
 
 let server;
 const clients = [];

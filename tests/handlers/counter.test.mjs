@@ -102,3 +102,23 @@ test('LiveState events (lvs_evt:inc) change the counter too', async () => {
   await t.waitVersion(version + 1, WAIT_MS);
   assert.deepEqual(t.state, { count: 4 });
 });
+
+test('the same counter serves the StateChannel dialect, shared with LiveState clients', async () => {
+  const sc = await RawClient.connect(`ws://127.0.0.1:${server.port}/statechannel`);
+  clients.push(sc);
+  const lvs = await client();
+  const watcher = await lvs.join('counter:dialects');
+
+  sc.sendRaw(['1', '1', 'counter:dialects', 'phx_join', {}]);
+  assert.equal((await sc.reply('counter:dialects', '1')).payload.status, 'ok');
+  const set = await sc.next((f) => f.event === 'set_state', WAIT_MS, 'set_state');
+  assert.deepEqual(set.payload.state, { count: 0 });
+
+  sc.sendRaw(['1', '2', 'counter:dialects', '_SCMSG:inc',
+    { value: { by: 2 }, version: set.payload.version }]);
+  const diff = await sc.next((f) => f.event === 'state_diff', WAIT_MS, 'state_diff');
+  assert.deepEqual(diff.payload.diff, [{ op: 'replace', path: '/count', value: 2 }]);
+  assert.equal(diff.payload.version, set.payload.version + 1);
+  await watcher.waitVersion(diff.payload.version);
+  assert.deepEqual(watcher.state, { count: 2 });
+});
