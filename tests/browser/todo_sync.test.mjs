@@ -1,0 +1,39 @@
+// Two users (two isolated browser contexts) on one TodoMVC list see each other's edits.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launchBrowser, startServer, openPage, waitStatus, addTodo, todoTitles, eventually, screenshot, VIEWPORT } from './lib.mjs';
+
+let server, browser;
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('two browser contexts edit the same todo list and each sees the other\'s change', async () => {
+  const url = `${server.base}/todo.html?id=sync`;
+  const alice = await openPage(await browser.newContext({ viewport: VIEWPORT }), url);
+  const bob = await openPage(await browser.newContext({ viewport: VIEWPORT }), url);
+  await waitStatus(alice, 'online');
+  await waitStatus(bob, 'online');
+
+  console.time('t'); await addTodo(alice, 'from alice');
+  await eventually(async () => (await todoTitles(bob)).includes('from alice'), 10000, 'bob sees alice');
+  console.timeLog('t', 'a'); await addTodo(bob, 'from bob');
+  await eventually(async () => (await todoTitles(alice)).includes('from bob'), 10000, 'alice sees bob');
+
+  // Bob completes alice's item; alice sees it checked.
+  await bob.locator('[data-testid=todo-item]', { hasText: 'from alice' }).locator('.toggle').check();
+  await eventually(() => alice.locator('[data-testid=todo-item].completed', { hasText: 'from alice' }).count(),
+                   10000, 'alice sees the toggle');
+  console.timeLog('t', 'b'); await waitStatus(alice, 'online', 0); console.timeLog('t', 'c');
+  await waitStatus(bob, 'online', 0);
+  assert.deepEqual(await todoTitles(alice), ['from alice', 'from bob']);
+  assert.deepEqual(await todoTitles(bob), ['from alice', 'from bob']);
+  await screenshot(alice, 'todo-two-users');
+  assert.deepEqual(alice.errors, []);
+  assert.deepEqual(bob.errors, []);
+});
