@@ -213,6 +213,10 @@ typedef struct hash_frame {
     uint64_t acc;      /* children folded so far */
 } hash_frame;
 
+/* Ops bytes a container emits before its frame first asks whether replacing it would already
+ * be smaller (then at doubling sizes): small patches never pay for the question. */
+#define SC_DIFF_FIRST_CHECK 1024
+
 /* Entries of the size cache; a power of two. Closing containers bottom-up asks for the size of
  * each parent right after its child's: remembering recent answers keeps that O(1) per level. */
 #define SC_DIFF_SIZE_CACHE 64
@@ -690,6 +694,7 @@ struct frame {
     size_t mark_pos;     /* sink position before this container's ops */
     size_t mark_bytes;   /* c->bytes then */
     size_t mark_ops;     /* c->n_ops then */
+    size_t check_at;     /* ops bytes past which to ask whether a replace already wins */
 };
 
 static int push_kid(diff_ctx *c, kid k)
@@ -1245,8 +1250,9 @@ static sc_patch_status open_pair(diff_ctx *c, const cJSON *a, const cJSON *b)
     if (c->nframes == c->frames_cap &&
         grow((void **)&c->frames, &c->frames_cap, c->nframes + 1, sizeof(frame)) != 0)
         return SC_PATCH_ENOMEM;
-    frame f = {b,         c->path_len, c->path_esc, c->nkids, c->nkids, 0, c->out->pos(c->out),
-               c->bytes, c->n_ops};
+    frame f = {b,        c->path_len, c->path_esc, c->nkids,
+               c->nkids, 0,           c->out->pos(c->out), c->bytes,
+               c->n_ops, SC_DIFF_FIRST_CHECK};
     c->base_esc = c->path_esc;
     sc_patch_status st = type_of(a) == cJSON_Object ? object_kids(c, a, b, c->path_len)
                                                     : array_kids(c, a, b, c->path_len);
@@ -1306,6 +1312,21 @@ static sc_patch_status run(diff_ctx *c, const cJSON *a, const cJSON *b)
         st = open_pair(c, a, b);
         while (st == SC_PATCH_OK && c->nframes) {
             frame *f = &c->frames[c->nframes - 1];
+            size_t ops = c->bytes - f->mark_bytes;
+            if (f->kid_next < f->kid_end && ops > f->check_at) {
+                /* When replacing this container is already smaller than the ops so far, the
+                 * rest of its kids cannot change the outcome: skip them (close_frame then
+                 * replaces). Checks at doubling sizes keep the total cost linear. */
+                path_cut(c, f->path_len, f->path_esc);
+                size_t rep = replace_size(c, f->b, ops);
+                if (rep == (size_t)-1) {
+                    st = SC_PATCH_ENOMEM;
+                    continue;
+                }
+                if (rep < ops)
+                    f->kid_next = f->kid_end;
+                f->check_at = 2 * ops;
+            }
             if (f->kid_next < f->kid_end) {
                 kid k = c->kids[f->kid_next++];
                 c->base_esc = f->path_esc;

@@ -90,11 +90,27 @@ static inline int docs_equal(const cJSON *a, const cJSON *b)
     return sc_json_equal(a, b);
 }
 
+/* Checks cJSON's list invariants, which the diff's backward walk over array tails relies on:
+ * every node's prev is its predecessor, and the first child's prev is the last child. */
+static inline void check_links(const cJSON *node)
+{
+    const cJSON *prev = NULL;
+    for (const cJSON *c = node->child; c; c = c->next) {
+        if (prev)
+            ck_assert_ptr_eq(c->prev, prev);
+        check_links(c);
+        prev = c;
+    }
+    if (node->child)
+        ck_assert_ptr_eq(node->child->prev, prev);
+}
+
 /* Applies patch to a copy of a and checks the result equals b. */
 static inline void check_applies_tree(const cJSON *a, const cJSON *b, const cJSON *patch)
 {
     cJSON *doc = cJSON_Duplicate(a, 1);
     ck_assert_int_eq(apply_patch(&doc, patch), SC_PATCH_OK);
+    check_links(doc);
     if (!docs_equal(doc, b)) {
         char *x = cJSON_PrintUnformatted(doc), *y = cJSON_PrintUnformatted(b);
         char *z = cJSON_PrintUnformatted(a), *p = cJSON_PrintUnformatted(patch);
@@ -112,6 +128,7 @@ static inline void check_applies(const cJSON *a, const cJSON *b, const char *pat
     cJSON *patch = cJSON_Parse(patch_text);
     ck_assert_ptr_nonnull(patch);
     ck_assert_int_eq(apply_patch(&doc, patch), SC_PATCH_OK);
+    check_links(doc);
     if (!docs_equal(doc, b)) {
         char *x = cJSON_PrintUnformatted(doc), *y = cJSON_PrintUnformatted(b);
         char *z = cJSON_PrintUnformatted(a);
