@@ -213,6 +213,10 @@ typedef struct hash_frame {
     uint64_t acc;      /* children folded so far */
 } hash_frame;
 
+/* Nesting the first allocations of the diff stack cover (frames, kids, 8 path bytes a level):
+ * reserving address space is cheap (untouched pages cost nothing), regrowing copies. */
+#define SC_DIFF_INITIAL_DEPTH 256
+
 /* Ops bytes a container emits before its frame first asks whether replacing it would already
  * be smaller (then at doubling sizes): small patches never pay for the question. */
 #define SC_DIFF_FIRST_CHECK 1024
@@ -521,25 +525,41 @@ static void tree_truncate(sink *s, size_t pos)
  * Paths
  * ---------------------------------------------------------------------------------------- */
 
+/* How a key byte goes into a path token: 0 copied as is; TOKEN_TILDE escaped as "~0" or "~1";
+ * otherwise copied, and its value is what JSON-escaping the path adds for it. */
+#define TOKEN_TILDE 0xFF
+static const unsigned char token_class[256] = {
+    [0x00] = 5, [0x01] = 5, [0x02] = 5, [0x03] = 5, [0x04] = 5, [0x05] = 5, [0x06] = 5,
+    [0x07] = 5, [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 5, [0x0c] = 1, [0x0d] = 1,
+    [0x0e] = 5, [0x0f] = 5, [0x10] = 5, [0x11] = 5, [0x12] = 5, [0x13] = 5, [0x14] = 5,
+    [0x15] = 5, [0x16] = 5, [0x17] = 5, [0x18] = 5, [0x19] = 5, [0x1a] = 5, [0x1b] = 5,
+    [0x1c] = 5, [0x1d] = 5, [0x1e] = 5, [0x1f] = 5, ['"'] = 1, ['\\'] = 1,
+    ['~'] = TOKEN_TILDE, ['/'] = TOKEN_TILDE,
+};
+
 /* Sets c->path to its first base bytes followed by "/" and a token: key escaped (~0, ~1), or
  * when key is NULL the decimal index, or "-" when index is SIZE_MAX. */
 static int path_set(diff_ctx *c, size_t base, const char *key, size_t index)
 {
-    size_t need = base + 2 + (key ? 2 * strlen(key) : 24);
+    size_t klen = key ? strlen(key) : 0;
+    size_t need = base + 2 + (key ? 2 * klen : 24);
     if (need > c->path_cap && grow((void **)&c->path, &c->path_cap, need, 1) != 0)
         return -1;
     char *o = c->path + base;
+    size_t esc = 0; /* JSON escapes the token will need (indices and "-" need none) */
     *o++ = '/';
     if (key) {
-        for (const char *k = key; *k; k++) {
-            if (*k == '~') {
+        for (size_t i = 0; i < klen; i++) {
+            unsigned char ch = (unsigned char)key[i];
+            unsigned char t = token_class[ch];
+            if (t == 0) {
+                *o++ = (char)ch;
+            } else if (t == TOKEN_TILDE) {
                 *o++ = '~';
-                *o++ = '0';
-            } else if (*k == '/') {
-                *o++ = '~';
-                *o++ = '1';
+                *o++ = ch == '~' ? '0' : '1';
             } else {
-                *o++ = *k;
+                *o++ = (char)ch;
+                esc += t;
             }
         }
     } else if (index == SIZE_MAX) {
@@ -556,7 +576,7 @@ static int path_set(diff_ctx *c, size_t base, const char *key, size_t index)
     }
     *o = '\0';
     c->path_len = (size_t)(o - c->path);
-    c->path_esc = c->base_esc + sc_escape_extra(c->path + base, c->path_len - base);
+    c->path_esc = c->base_esc + esc;
     return 0;
 }
 
@@ -1297,7 +1317,11 @@ static sc_patch_status close_frame(diff_ctx *c, const frame *f, int *root_replac
 static sc_patch_status run(diff_ctx *c, const cJSON *a, const cJSON *b)
 {
     sc_patch_status st = SC_PATCH_OK;
-    if (grow((void **)&c->path, &c->path_cap, 64, 1) != 0)
+    /* Room for typical depths up front: regrowing copies, and small diffs are dominated by
+     * such fixed costs. */
+    if (grow((void **)&c->path, &c->path_cap, SC_DIFF_INITIAL_DEPTH * 8, 1) != 0 ||
+        grow((void **)&c->frames, &c->frames_cap, SC_DIFF_INITIAL_DEPTH, sizeof(frame)) != 0 ||
+        grow((void **)&c->kids, &c->kids_cap, SC_DIFF_INITIAL_DEPTH, sizeof(kid)) != 0)
         return SC_PATCH_ENOMEM;
     c->path[0] = '\0';
     c->path_len = 0;
