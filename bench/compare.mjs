@@ -43,8 +43,10 @@ const MEASURE_MS = 500; // one measurement's loop at most: enough samples for a 
 const MIN_MEASURE_MS = 60; // and at least this, even when the run is late
 const PEER_KILL_MS = 13000; // a peer still running after this is killed: "timeout" (a call
 // over ~10 s, plus start-up and parsing)
+const SC_KILL_MS = 60000; // an sc-patch run is a few seconds at most; past this it hangs
 const MAX_ITER = 20000; // sc-patch ITER cap: a stable median long before; bounds the run
 const MIN_ITER = 5; // fewer samples than this make the median a single noisy run
+const CAL_ITER = 9; // calibration run: 9 timed + 1 warm-up iterations
 const RSS_MIN_BYTES = 512 * 1024; // cases at least this large are the "~1 MB cases" for RSS
 const RSS_ITER = 3; // bench-diff iterations while measuring peak RSS (memory, not time)
 const TARGET_DIFF_SPEEDUP = 3; // diff+serialize at least 3x faster than the fastest JS peer
@@ -68,7 +70,11 @@ function run(cmd, args, opts = {}) {
 }
 
 function sc(args) {
-  const r = run(SC, args);
+  const r = run(SC, args, { timeout: SC_KILL_MS, killSignal: "SIGKILL" });
+  if (r.signal === "SIGKILL") {
+    fail(`sc-patch ${args.join(" ")} was killed after ${SC_KILL_MS} ms`);
+    return null;
+  }
   if (r.status !== 0) {
     fail(`sc-patch ${args.join(" ")} exited ${r.status}: ${(r.stderr ?? "").trim()}`);
     return null;
@@ -84,16 +90,17 @@ function nextBudgetMs() {
   return Math.max(MIN_MEASURE_MS, Math.min(MEASURE_MS, share));
 }
 
-// Runs `sc-patch bench-X ... ITER` with ITER chosen so the loop (copies included) fills about
-// the budget: two calibration runs (ITER 1 and 9; 2 vs 10 iterations with the warm-up) give
-// the cost of one iteration from the wall-time difference, start-up and parsing cancelling.
+// Runs `sc-patch bench-X ... ITER` with ITER chosen so the whole loop (the untimed copies of
+// bench-apply included) fills about the budget. One calibration run with ITER 9 (10 iterations
+// with the warm-up) gives an upper bound on one iteration's cost: its wall time / 10, start-up
+// and parsing included. Overestimating only lowers ITER; a wall-time difference between two
+// runs would be tighter but goes wrong on a loaded machine (and once picked 20,000 iterations
+// of a 10 ms copy).
 function scBench(cmd, x, y) {
   const budget = nextBudgetMs();
-  const r1 = sc([cmd, x, y, "1"]);
-  const r9 = sc([cmd, x, y, "9"]);
-  if (!r1 || !r9) return null;
-  const perIterMs = Math.max((r9.wallMs - r1.wallMs) / 8,
-    JSON.parse(r9.stdout).ns_median / 1e6, 1e-4);
+  const cal = sc([cmd, x, y, String(CAL_ITER)]);
+  if (!cal) return null;
+  const perIterMs = Math.max(cal.wallMs / (CAL_ITER + 1), 1e-4);
   // The warm-up adds a tenth: aim the timed part at ~90% of the budget.
   const iter = Math.round(Math.min(MAX_ITER, Math.max(MIN_ITER, (budget * 0.9) / perIterMs)));
   const r = sc([cmd, x, y, String(iter)]);
@@ -134,6 +141,11 @@ function fmtTime(ns) {
 }
 const fmtRatio = (x) => (x === null || !Number.isFinite(x) ? "-" : x >= 100 ? `${Math.round(x)}x`
   : `${x.toPrecision(3)}x`);
+// ours / smallest: 2 decimals, or 2 significant digits when that would print 0.00.
+function fmtBytesRatio(x) {
+  if (x === null || x === undefined) return "-";
+  return x >= 0.01 ? x.toFixed(2) : x.toPrecision(2);
+}
 function cell(r, field, fmt) {
   if (!r) return "err";
   if (r.timeout) return "timeout";
@@ -255,7 +267,7 @@ const lines = results.map((row) => {
     cell(row.jsondiffpatch?.apply, "ns_median", fmtTime), fmtRatio(row.applySpeedup),
     cell(o.diff, "bytes", String), cell(row["fast-json-patch"]?.diff, "bytes", String),
     cell(row.jsondiffpatch?.diff, "bytes", String),
-    row.bytesRatio === null || row.bytesRatio === undefined ? "-" : row.bytesRatio.toFixed(2),
+    fmtBytesRatio(row.bytesRatio),
     ops, row.rss ? fmtRatio(row.rss.ratio) : "-",
     row.failed.length ? `FAIL ${row.failed.join(",")}` : "PASS"];
 });
