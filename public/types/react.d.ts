@@ -1,5 +1,5 @@
 // React bindings (src/react.js). Peer dependency: react >= 18.
-import type { ReactNode } from 'react';
+import type { ReactNode, ReactElement } from 'react';
 import type { StateChannel, ConnectOptions, Reducer, PushOptions, OpResponse, OpError, Status, ChannelStatus } from './index';
 
 export interface StateChannelProviderProps<S = any> {
@@ -19,7 +19,7 @@ export interface StateChannelProviderProps<S = any> {
   children?: ReactNode;
 }
 
-export function StateChannelProvider<S = any>(props: StateChannelProviderProps<S>): JSX.Element;
+export function StateChannelProvider<S = any>(props: StateChannelProviderProps<S>): ReactElement;
 
 export interface UseStateChannel<S = any> {
   /** Server state plus pending optimistic updates; undefined until known. */
