@@ -556,6 +556,27 @@ START_TEST(leave_on_close_runs_the_handler_and_patches_the_others)
 }
 END_TEST
 
+START_TEST(mixed_dialect_subscribers_each_get_their_own_frame_at_the_same_version)
+{
+    tconn *ls = t_connect(srv, 0), *sc = t_connect(srv, 1);
+    cJSON_Delete(t_join(ls, "test:mix", "1", NULL));
+    cJSON_Delete(t_join(sc, "test:mix", "1", NULL));
+    cJSON_Delete(t_expect(sc, "test:mix", "set_state"));
+    t_send(ls, "[\"1\",\"2\",\"test:mix\",\"lvs_evt:inc\",{}]");
+    cJSON *p = t_expect(ls, "test:mix", "state:patch");
+    cJSON *d = t_expect(sc, "test:mix", "state_diff");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_ptr_nonnull(d);
+    ck_assert(cJSON_IsNull(cJSON_GetArrayItem(d, 0)));
+    ck_assert_int_eq((int)t_num(t_pl(p, "version")), (int)t_num(t_pl(d, "version")));
+    ck_assert(cJSON_Compare(t_pl(p, "patch"), t_pl(d, "diff"), 1));
+    cJSON_Delete(p);
+    cJSON_Delete(d);
+    t_close(ls);
+    t_close(sc);
+}
+END_TEST
+
 Suite *core_suite(void);
 Suite *core_suite(void)
 {
@@ -585,6 +606,7 @@ Suite *core_suite(void)
     tcase_add_test(tc, a_per_connection_state_and_its_timers_die_with_its_channel);
     tcase_add_test(tc, push_all_reaches_every_subscriber_before_the_patch);
     tcase_add_test(tc, leave_on_close_runs_the_handler_and_patches_the_others);
+    tcase_add_test(tc, mixed_dialect_subscribers_each_get_their_own_frame_at_the_same_version);
     suite_add_tcase(s, tc);
     return s;
 }
