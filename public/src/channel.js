@@ -75,6 +75,7 @@ export class StateChannel {
     this._storage = null;
     this._keys = null;
     this._releaseSlot = () => {};
+    this._onPageHide = null;   // the pagehide listener, removed on leave
 
     const phx = socket.phx.channel(topic, () => this._joinParams());
     this._phx = phx;
@@ -169,6 +170,7 @@ export class StateChannel {
     this._closed = true;
     for (const ref of this._socketRefs) ref();
     this._timers.clearTimeout(this._refreshTimer);
+    if (this._onPageHide) window.removeEventListener('pagehide', this._onPageHide);
     this._flushState();
     // The slot is free once the outbox and state writes queued so far are done.
     this._queue(() => this._saveOutbox()).finally(() => this._releaseSlot());
@@ -209,8 +211,10 @@ export class StateChannel {
       this._version = cached.version;
     }
     this._recompute(null, true);
-    if (typeof window !== 'undefined' && window.addEventListener)
-      window.addEventListener('pagehide', () => this._flushState());
+    if (typeof window !== 'undefined' && window.addEventListener && !this._closed) {
+      this._onPageHide = () => this._flushState();
+      window.addEventListener('pagehide', this._onPageHide);
+    }
   }
 
   _makeEntry(o, update) {

@@ -85,12 +85,16 @@ function applyToStore(store, setStore, op) {
   for (const k of keys) parent = parent[k];
   const last = tokens[tokens.length - 1];
   const isArray = Array.isArray(parent);
+  // setStore shallow-merges an object into the object it replaces, which would keep members the
+  // new value lacks: objects go through reconcile (exact, keeps what is equal), scalars direct.
+  const value = () => (op.value !== null && typeof op.value === 'object'
+    ? reconcile(clone(op.value), { key: 'id', merge: false }) : op.value);
   if (!isArray && (op.op === 'add' || op.op === 'replace')) {
-    setStore('value', ...keys, last, clone(op.value)); // a path setter: one property's signal
+    setStore('value', ...keys, last, value()); // a path setter: one property's signal
   } else if (!isArray && op.op === 'remove') {
     setStore('value', ...keys, last, undefined); // Solid deletes a property set to undefined
   } else if (isArray && op.op === 'replace') {
-    setStore('value', ...keys, Number(last), clone(op.value));
+    setStore('value', ...keys, Number(last), value());
   } else {
     setStore(produce((s) => mutate(s.value, op))); // splices, moves, copies
   }

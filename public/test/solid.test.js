@@ -81,3 +81,19 @@ test('never mutates the core state it was handed', async () => {
   await until(() => sc.state.todos[0].title === 'uno');
   assert.equal(core.todos[0].title, 'one', 'the previous core snapshot is intact');
 });
+
+test('replaces an object exactly, dropping members the new value lacks', async () => {
+  const { server, channel } = setup('todo:a');
+  await until(() => channel.getState() !== undefined);
+  let sc;
+  createRoot(() => { sc = createStateChannel('todo:a', { channel }); });
+  server.change('todo:a', [{ op: 'add', path: '/todos/-', value: { id: 1, title: 'one', done: false, extra: 1 } },
+                           { op: 'add', path: '/meta', value: { a: 1, b: 2 } }]);
+  await until(() => sc.state.todos.length === 1);
+  server.change('todo:a', [{ op: 'replace', path: '/todos/0', value: { id: 1, title: 'uno', done: true } },
+                           { op: 'replace', path: '/meta', value: { a: 3 } }]);
+  await until(() => sc.state.todos[0].title === 'uno');
+  assert.deepEqual(JSON.parse(JSON.stringify(sc.state)), channel.getState());
+  assert.equal('extra' in sc.state.todos[0], false);
+  assert.deepEqual({ ...sc.state.meta }, { a: 3 });
+});
