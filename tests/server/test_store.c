@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1425,6 +1426,81 @@ START_TEST(an_unwritable_data_directory_is_refused_at_open)
 }
 END_TEST
 
+/* Exit codes of the file-size-limit child. */
+enum { FULL_OK = 0, FULL_SETUP = 10, FULL_NOT_FAILED = 11, FULL_OTHER_COMMITTED = 12 };
+
+/* In a child limited to small files (RLIMIT_FSIZE, as a full disk would): a group holding a
+ * 4 MiB snapshot and a small patch fails as a whole, both completions say so, and the store
+ * still works afterwards. */
+static void full_disk_child(const char *dir)
+{
+    signal(SIGXFSZ, SIG_IGN); /* get EFBIG from write() instead of a signal */
+    sc_store_options o = fast_options();
+    o.durable = 1;
+    o.commit_window_us = 300000; /* both batches land in one group */
+    sc_store *s = NULL;
+    if (sc_store_open(dir, &o, &s, NULL) != SC_STORE_OK)
+        _exit(FULL_SETUP);
+    sc_store_batch *b = sc_store_batch_new();
+    sc_store_batch_snapshot(b, "t:small", "x", NULL, 0, "{\"n\":0}", 7);
+    if (commit(s, b, NULL) != SC_STORE_OK)
+        _exit(FULL_SETUP);
+    struct rlimit rl = {2 * 1024 * 1024, 2 * 1024 * 1024};
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+        _exit(FULL_SETUP);
+    size_t big_len = 4 * 1024 * 1024;
+    char *big = malloc(big_len + 16);
+    memset(big, 'x', big_len + 16);
+    memcpy(big, "{\"s\":\"", 6);
+    memcpy(big + big_len - 2, "\"}", 2);
+    wait_one w1 = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    wait_one w2 = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    b = sc_store_batch_new();
+    sc_store_batch_snapshot(b, "t:big", "x", NULL, 0, big, big_len);
+    free(big);
+    sc_store_submit(s, b, wait_one_done, &w1, NULL);
+    b = sc_store_batch_new();
+    add_set_n(b, "t:small", 1);
+    sc_store_submit(s, b, wait_one_done, &w2, NULL);
+    sc_store_flush(s, NULL);
+    if (getenv("SC_TEST_VERBOSE"))
+        fprintf(stderr, "full disk: %s / %s\n", w1.result.message, w2.result.message);
+    if (w1.result.status == SC_STORE_OK)
+        _exit(FULL_NOT_FAILED);
+    if (w2.result.status == SC_STORE_OK)
+        _exit(FULL_OTHER_COMMITTED);
+    /* Small writes still fit: the store goes on. */
+    b = sc_store_batch_new();
+    add_set_n(b, "t:small", 1);
+    if (commit(s, b, NULL) != SC_STORE_OK)
+        _exit(FULL_SETUP + 5);
+    sc_store_close(s);
+    _exit(FULL_OK);
+}
+
+START_TEST(a_group_that_cannot_be_written_fails_every_batch_in_it)
+{
+    char dir[256];
+    make_dir(dir, sizeof dir);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        full_disk_child(dir);
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status), "child died (signal %d)", WTERMSIG(status));
+    ck_assert_int_eq(WEXITSTATUS(status), FULL_OK);
+    sc_store_options o = fast_options();
+    sc_store *s = open_store(dir, &o);
+    sc_store_status rc;
+    load_state(s, "t:big", &rc);
+    ck_assert_int_eq(rc, SC_STORE_ENOTFOUND);
+    ck_assert_str_eq(load_state(s, "t:small", NULL).json, "{\"n\":1}");
+    sc_store_close(s);
+    remove_dir(dir);
+}
+END_TEST
+
 START_TEST(a_directory_held_by_another_process_is_refused)
 {
     char dir[256];
@@ -1629,6 +1705,7 @@ int main(void)
     tcase_add_test(tc, a_missing_or_non_directory_data_path_is_refused_at_open);
     tcase_add_test(tc, an_unwritable_data_directory_is_refused_at_open);
     tcase_add_test(tc, a_directory_held_by_another_process_is_refused);
+    tcase_add_test(tc, a_group_that_cannot_be_written_fails_every_batch_in_it);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("durability");
