@@ -17,7 +17,10 @@
  * they describe, and nothing is global.
  *
  * Containers reached in fewer than SC_INDEX_MIN_WALK steps are walked plainly: below that an
- * index costs more than it saves. An index that cannot allocate, or an object found to hold a
+ * index costs more than it saves. The first long walk into a container is plain too (the
+ * container is only remembered, in a ring of SC__INDEX_SEEN, without allocating): a patch
+ * that reaches a big container once, the common one-operation patch, pays nothing extra. The
+ * second long walk builds the index. An index that cannot allocate, or an object found to hold a
  * duplicate key (a lookup must return the first, which a table of unique keys cannot promise
  * once members move), is marked dead and its container is walked plainly from then on: the
  * index only ever changes speed, never results or errors.
@@ -33,6 +36,9 @@
 /* Walks shorter than this many steps stay plain list walks: building an index touches the
  * same nodes plus an allocation, so it only pays off for long (or repeated) walks. */
 #define SC_INDEX_MIN_WALK 32
+
+/* Most elements reserved up front for a walk to a given index (512 KiB of pointers). */
+#define SC_INDEX_RESERVE_MAX ((size_t)1 << 16)
 
 typedef struct ix_slot {
     cJSON *member; /* NULL: empty */
@@ -108,6 +114,20 @@ static ix_entry *map_add(sc__index *ix, cJSON *container)
     return e;
 }
 
+/* Returns 1 if container was walked long before (and forgets it); else remembers it, 0. */
+static int seen_before(sc__index *ix, const cJSON *container)
+{
+    for (unsigned i = 0; i < SC__INDEX_SEEN; i++) {
+        if (ix->seen[i] == container) {
+            ix->seen[i] = NULL;
+            return 1;
+        }
+    }
+    ix->seen[ix->seen_next] = container;
+    ix->seen_next = (ix->seen_next + 1) % SC__INDEX_SEEN;
+    return 0;
+}
+
 static void entry_kill(ix_entry *e)
 {
     cJSON_free(e->elems);
@@ -130,6 +150,8 @@ void sc__index_drop(sc__index *ix)
     cJSON_free(ix->map);
     ix->map = NULL;
     ix->cap = ix->used = 0;
+    memset(ix->seen, 0, sizeof ix->seen);
+    ix->seen_next = 0;
 }
 
 /* ---- arrays ------------------------------------------------------------------------------ */
@@ -140,21 +162,31 @@ static cJSON *array_resume(const ix_entry *e)
     return e->n > 0 ? e->elems[e->n - 1]->next : e->container->child;
 }
 
+/* Grows elems to hold at least want elements (one allocation for a walk of known length). */
+static int array_reserve(ix_entry *e, size_t want)
+{
+    if (want <= e->cap)
+        return 1;
+    size_t cap = e->cap ? e->cap : 64;
+    while (cap < want)
+        cap *= 2;
+    cJSON **elems = cJSON_malloc(cap * sizeof *elems);
+    if (elems == NULL) {
+        entry_kill(e);
+        return 0;
+    }
+    if (e->n > 0)
+        memcpy(elems, e->elems, e->n * sizeof *elems);
+    cJSON_free(e->elems);
+    e->elems = elems;
+    e->cap = cap;
+    return 1;
+}
+
 static int array_push(ix_entry *e, size_t at, cJSON *item)
 {
-    if (e->n == e->cap) {
-        size_t cap = e->cap ? e->cap * 2 : 64;
-        cJSON **elems = cJSON_malloc(cap * sizeof *elems);
-        if (elems == NULL) {
-            entry_kill(e);
-            return 0;
-        }
-        if (e->n > 0)
-            memcpy(elems, e->elems, e->n * sizeof *elems);
-        cJSON_free(e->elems);
-        e->elems = elems;
-        e->cap = cap;
-    }
+    if (e->n == e->cap && !array_reserve(e, e->n + 1))
+        return 0;
     memmove(e->elems + at + 1, e->elems + at, (e->n - at) * sizeof *e->elems);
     e->elems[at] = item;
     e->n++;
@@ -165,13 +197,18 @@ cJSON *sc__index_element(sc__index *ix, cJSON *array, size_t i, size_t *size)
 {
     ix_entry *e = ix ? map_find(ix, array) : NULL;
     if (e == NULL) {
-        if (ix == NULL || i < SC_INDEX_MIN_WALK || (e = map_add(ix, array)) == NULL)
+        if (ix == NULL || i < SC_INDEX_MIN_WALK || !seen_before(ix, array) ||
+            (e = map_add(ix, array)) == NULL)
             return sc__array_walk(array, i, size);
     }
     if (e->dead)
         return sc__array_walk(array, i, size);
     if (i < e->n)
         return e->elems[i];
+    /* Room for the walk ahead in one allocation; an index past the end (a bogus "/999999999")
+     * must not reserve gigabytes, so past SC_INDEX_RESERVE_MAX the vector doubles as it goes. */
+    if (!array_reserve(e, i < SC_INDEX_RESERVE_MAX ? i + 1 : SC_INDEX_RESERVE_MAX))
+        return sc__array_walk(array, i, size);
     for (cJSON *c = array_resume(e); c != NULL; c = c->next) {
         if (!array_push(e, e->n, c))
             return sc__array_walk(array, i, size);
@@ -302,8 +339,10 @@ cJSON *sc__index_member(sc__index *ix, cJSON *object, const char *tok, size_t le
         for (; c != NULL && seen < SC_INDEX_MIN_WALK; c = c->next, seen++)
             if (sc__key_matches(key_of(c), tok, len))
                 return c;
-        if (c == NULL || ix == NULL || (e = map_add(ix, object)) == NULL)
-            return c == NULL ? NULL : sc__member_find(object, tok, len);
+        if (c == NULL)
+            return NULL;
+        if (ix == NULL || !seen_before(ix, object) || (e = map_add(ix, object)) == NULL)
+            return sc__member_find_from(c, tok, len); /* the rest of a plain scan */
     }
     if (e->dead)
         return sc__member_find(object, tok, len);

@@ -47,10 +47,13 @@ typedef struct sc__target {
 
 /* Lookup indexes of large containers for the duration of one apply (index.c). Zero-initialize;
  * release with sc__index_drop(). */
+#define SC__INDEX_SEEN 8 /* containers remembered after one long walk (see index.c) */
 typedef struct sc__index {
-    struct ix_entry **map; /* open addressing by container pointer; NULL slots are empty */
-    size_t cap;            /* slots in map (a power of two, or 0) */
-    size_t used;           /* entries in map */
+    struct ix_entry **map;              /* by container pointer; NULL slots are empty */
+    size_t cap;                         /* slots in map (a power of two, or 0) */
+    size_t used;                        /* entries in map */
+    const cJSON *seen[SC__INDEX_SEEN];  /* walked long once, not indexed yet (a ring) */
+    unsigned seen_next;                 /* next ring slot to overwrite */
 } sc__index;
 
 /* Resolves every token of text (already checked by sc__ptr_check) but the last, which must
@@ -67,6 +70,7 @@ sc_patch_status sc__ptr_resolve(cJSON *root, const char *text, sc__index *ix, sc
  * escaped token tok[0..len). sc__array_walk: element i, or NULL with *size set to the array's
  * length when i is past the end. sc__key_matches: does key equal the escaped token? */
 cJSON *sc__member_find(const cJSON *object, const char *tok, size_t len);
+cJSON *sc__member_find_from(cJSON *first, const char *tok, size_t len); /* from a member on */
 cJSON *sc__array_walk(const cJSON *array, size_t i, size_t *size);
 int sc__key_matches(const char *key, const char *tok, size_t len);
 

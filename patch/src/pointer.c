@@ -170,8 +170,13 @@ int sc__key_matches(const char *key, const char *tok, size_t len)
 /* The first member wins when keys repeat. */
 cJSON *sc__member_find(const cJSON *obj, const char *tok, size_t len)
 {
+    return sc__member_find_from(obj->child, tok, len);
+}
+
+cJSON *sc__member_find_from(cJSON *first, const char *tok, size_t len)
+{
     int escaped = memchr(tok, '~', len) != NULL;
-    for (cJSON *c = obj->child; c != NULL; c = c->next) {
+    for (cJSON *c = first; c != NULL; c = c->next) {
         const char *key = c->string ? c->string : "";
         /* Comparing the first byte inline skips the call for almost every non-matching key. */
         if ((len == 0 ? key[0] == '\0' : key[0] == tok[0] || escaped) &&

@@ -1044,6 +1044,25 @@ START_TEST(duplicate_keys_in_a_large_object_still_address_the_first)
 }
 END_TEST
 
+START_TEST(indexes_far_past_the_end_of_a_large_array_fail_cleanly)
+{
+    /* The second long walk into /a builds an index; a huge index must not reserve memory for
+     * itself, only fail with EINDEX. */
+    cJSON *doc = cJSON_CreateObject();
+    cJSON *a = cJSON_AddArrayToObject(doc, "a");
+    for (int i = 0; i < 100; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(i));
+    sc_patch_error err = fails(&doc,
+                               "[{\"op\":\"test\",\"path\":\"/a/90\",\"value\":90},"
+                               " {\"op\":\"test\",\"path\":\"/a/99\",\"value\":99},"
+                               " {\"op\":\"add\",\"path\":\"/a/18446744073709551615\","
+                               "  \"value\":0}]",
+                               SC_PATCH_EINDEX);
+    ck_assert_int_eq(err.op_index, 2);
+    cJSON_Delete(doc);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("apply");
@@ -1098,6 +1117,7 @@ int main(void)
     tcase_add_test(atomic, long_patches_on_a_large_array_match_a_plain_model);
     tcase_add_test(atomic, long_patches_on_a_large_object_match_a_plain_model);
     tcase_add_test(atomic, duplicate_keys_in_a_large_object_still_address_the_first);
+    tcase_add_test(atomic, indexes_far_past_the_end_of_a_large_array_fail_cleanly);
     suite_add_tcase(s, atomic);
     return tu_run(s);
 }
