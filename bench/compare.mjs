@@ -40,7 +40,8 @@ const CORPUS = join(ROOT, "build", "bench-corpus");
 const RUN_BUDGET_MS = 120000; // timed loops' share of the ~3 minute run; the rest is start-up,
 // calibration, and the slow jsondiffpatch cases
 const MEASURE_MS = 500; // one measurement's loop at most: enough samples for a stable median
-const MIN_MEASURE_MS = 60; // and at least this, even when the run is late
+const MIN_MEASURE_MS = 150; // and at least this, even when the run is late: shorter windows
+// gave medians of one cold call on a loaded machine
 const PEER_KILL_MS = 13000; // a peer still running after this is killed: "timeout" (a call
 // over ~10 s, plus start-up and parsing)
 const SC_KILL_MS = 60000; // an sc-patch run is a few seconds at most; past this it hangs

@@ -16,10 +16,11 @@
 //
 // Timing: process.hrtime.bigint() around the measured call only; copies of A and of the patch
 // (the appliers insert patch values by reference, so reusing one patch would let an iteration
-// alter the next one's input) are made outside it. Warm-up: iterations for a tenth of the
-// budget (at least one); then samples until BUDGET_MS of wall time, at least one, at most
-// MAX_SAMPLES. A first call longer than the budget is the only sample; one longer than SLOW_MS
-// is reported as {"timeout":true}: too slow for this engine to be measured within the run.
+// alter the next one's input) are made outside it. Warm-up: at least MIN_WARMUP_CALLS calls
+// and a tenth of the budget (or the whole budget, for slow calls); then samples until
+// BUDGET_MS of wall time, at least one, at most MAX_SAMPLES. A call longer than LONG_CALL_MS is
+// the only sample; one longer than SLOW_MS is reported as {"timeout":true}: too slow for this
+// engine to be measured within the run.
 import { readFileSync } from "node:fs";
 import fjp from "fast-json-patch"; // CommonJS: its exports are on the default
 import { create as createDiffPatcher } from "jsondiffpatch";
@@ -28,6 +29,8 @@ import { deepEqual } from "./json-equal.mjs";
 
 const MAX_SAMPLES = 20000; // enough for a stable median; bounds memory and time
 const SLOW_MS = 10000; // "takes > ~10 s": reported as a timeout, not measured
+const LONG_CALL_MS = 1000; // a call at least this slow is its own (only) sample
+const MIN_WARMUP_CALLS = 3; // V8 optimizes a hot function after a few calls: don't time those
 
 const [mode, engine, ...rest] = process.argv.slice(2);
 const readJson = (path) => JSON.parse(readFileSync(path, "utf8"));
@@ -72,16 +75,17 @@ function measure(setup, step, budgetMs) {
   const budgetNs = BigInt(Math.round(budgetMs * 1e6));
   const start = now();
   let last;
-  for (;;) { // warm-up
+  for (let calls = 1; ; calls++) { // warm-up
     const input = setup();
     const t0 = now();
     last = step(input);
     const took = now() - t0;
     if (took > BigInt(SLOW_MS) * 1000000n) return { timeout: true, ns_first: Number(took) };
-    // A call longer than the whole budget is measured by that one call: JIT warm-up is noise
-    // at that scale, and repeating it would blow the run's time.
-    if (took >= budgetNs) return { ns_median: Number(took), n: 1, last };
-    if (now() - start >= budgetNs / 10n) break;
+    // A call this slow is measured by that one call: JIT warm-up is noise at that scale, and
+    // repeating it would blow the run's time.
+    if (took >= BigInt(LONG_CALL_MS) * 1000000n) return { ns_median: Number(took), n: 1, last };
+    const elapsed = now() - start;
+    if (elapsed >= budgetNs || (calls >= MIN_WARMUP_CALLS && elapsed >= budgetNs / 10n)) break;
   }
   const samples = [];
   const sampleStart = now();
