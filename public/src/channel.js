@@ -155,7 +155,12 @@ export class StateChannel {
       if (entry.done) return;
       entry.op = ++this._lastOp;
       await this._saveOutbox();
-    }).then(() => this._send(entry), (err) => this._setError({ reason: 'storage', message: String(err) }));
+    }).then(() => this._send(entry), (err) => {
+      // Storage refused the write (quota, private mode): the op is not durable, but it is
+      // numbered, so it is still sent; only a reload before its ack would lose it.
+      this._setError({ reason: 'storage', message: String(err) });
+      this._send(entry);
+    });
     return promise;
   }
 
@@ -173,7 +178,7 @@ export class StateChannel {
     if (this._onPageHide) window.removeEventListener('pagehide', this._onPageHide);
     this._flushState();
     // The slot is free once the outbox and state writes queued so far are done.
-    this._queue(() => this._saveOutbox()).finally(() => this._releaseSlot());
+    this._queue(() => this._saveOutbox()).catch(() => {}).finally(() => this._releaseSlot());
     this._phx.leave();
     for (const e of this._pending) if (!e.done) e.reject(new OpError(REASONS.CLOSED, 'channel left'));
     this._refreshStatus();
@@ -234,6 +239,22 @@ export class StateChannel {
     });
   }
 
+  // For writes inside a queued step that must go on (send, renumber) even if storage fails.
+  async _saveOutboxOrReport() {
+    try {
+      await this._saveOutbox();
+    } catch (err) {
+      this._setError({ reason: 'storage', message: String(err) });
+    }
+  }
+
+  // Queues an outbox write after an ack or a refusal; a failure is reported, not thrown (the
+  // record then still holds the op, whose replay would be answered as a duplicate).
+  _persistOutbox() {
+    this._queue(() => this._saveOutbox())
+      .catch((err) => this._setError({ reason: 'storage', message: String(err) }));
+  }
+
   _scheduleStatePersist() {
     if (!this._persistState || this._statePersistTimer !== null) return;
     this._statePersistTimer = this._timers.setTimeout(() => {
@@ -279,7 +300,7 @@ export class StateChannel {
         let n = 0;
         for (const e of this._pending) if (e.op !== null && !e.acked && !e.done) e.op = ++n;
         this._lastOp = n;
-        await this._saveOutbox();
+        await this._saveOutboxOrReport();
       }
     }).then(() => {
       this._refreshStatus();
@@ -391,7 +412,7 @@ export class StateChannel {
   _onAck(entry, resp) {
     entry.acked = true;
     entry.ackVersion = typeof resp.version === 'number' ? resp.version : null;
-    this._queue(() => this._saveOutbox());
+    this._persistOutbox();
     entry.resolve(resp);
     for (const fn of this._ackListeners) fn({ op: entry.op, name: entry.name, response: resp });
     this._recompute(null, true);
@@ -410,7 +431,7 @@ export class StateChannel {
     }
     entry.done = true;
     this._pending = this._pending.filter((e) => e !== entry);
-    this._queue(() => this._saveOutbox());
+    this._persistOutbox();
     const err = new OpError(reason, resp.message, { op: entry.op, name: entry.name, payload: entry.payload, response: resp });
     entry.reject(err);
     this._setError(err);
@@ -433,7 +454,7 @@ export class StateChannel {
         let n = expected;
         for (const e of tail) e.op = n++;
         this._lastOp = n - 1;
-        await this._saveOutbox();
+        await this._saveOutboxOrReport();
       }
       return tail;
     }).then((tail) => { for (const e of tail) this._send(e, true); });

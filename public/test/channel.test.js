@@ -318,6 +318,20 @@ describe('ops', () => {
   });
 });
 
+test('sends an op even when storage refuses to keep it, and reports the storage error', async () => {
+  const server = newServer();
+  const base = memoryStorage();
+  const storage = { ...base, kind: 'broken', set: async (key) => { throw new Error(`quota exceeded (${key})`); } };
+  const socket = connect('ws://fake/socket', { transport: server.WebSocket, storage, timeout: 1000 });
+  sockets.push(socket);
+  const ch = socket.channel('counter:a');
+  await until(() => ch.getState() !== undefined);
+  const r = await ch.push('inc', { by: 2 });
+  assert.equal(r.op, 1);
+  assert.equal(ch.getStatus().lastError.reason, 'storage');
+  assert.deepEqual(server.applied.map((a) => a.payload.by), [2]);
+});
+
 describe('status', () => {
   test('goes connecting, online, reconnecting, offline and online again', async () => {
     const server = newServer();
