@@ -734,6 +734,13 @@ typedef struct member {
     int used;          /* matched by one of b's members */
 } member;
 
+/* A member's key as a path token: a member without a key (only a hand-built tree has one) is
+ * addressed as "" rather than mistaken for an array index. */
+static const char *key_of(const cJSON *m)
+{
+    return m->string ? m->string : "";
+}
+
 /* 1 when a and b, values of one key or one array slot, need a kid: they differ, or they are
  * non-empty containers of one type, which the kid's own walk compares (comparing them here
  * first would walk them twice, and a deep chain quadratically). */
@@ -753,7 +760,7 @@ static sc_patch_status object_kids(diff_ctx *c, const cJSON *a, const cJSON *b, 
     const cJSON *x = a->child, *y = b->child;
     /* Lockstep while the keys agree: the common case costs no table. */
     while (x && y && str_eq(x->string, y->string)) {
-        if (needs_kid(x, y) && push_kid(c, (kid){x, y, y->string, 0, KID_PAIR}) != 0)
+        if (needs_kid(x, y) && push_kid(c, (kid){x, y, key_of(y), 0, KID_PAIR}) != 0)
             return SC_PATCH_ENOMEM;
         x = x->next;
         y = y->next;
@@ -812,7 +819,7 @@ static sc_patch_status object_kids(diff_ctx *c, const cJSON *a, const cJSON *b, 
             member *m = &ms[found - 1];
             m->used = 1;
             if (needs_kid(m->node, q) &&
-                push_kid(c, (kid){m->node, q, q->string, 0, KID_PAIR}) != 0)
+                push_kid(c, (kid){m->node, q, key_of(q), 0, KID_PAIR}) != 0)
                 goto out;
         }
     }
@@ -820,7 +827,7 @@ static sc_patch_status object_kids(diff_ctx *c, const cJSON *a, const cJSON *b, 
     for (size_t i = 0; i < na; i++) {
         if (ms[i].used)
             continue;
-        if (path_set(c, base, ms[i].node->string, 0) != 0)
+        if (path_set(c, base, key_of(ms[i].node), 0) != 0)
             goto out;
         if ((st = emit(c, OP_REMOVE, NULL)) != SC_PATCH_OK)
             goto out_st;
@@ -829,7 +836,7 @@ static sc_patch_status object_kids(diff_ctx *c, const cJSON *a, const cJSON *b, 
     /* Adds, in b's order, after the changed members. */
     q = y;
     for (size_t j = 0; j < nb; j++, q = q->next)
-        if (!match[j] && push_kid(c, (kid){NULL, q, q->string, 0, KID_ADD}) != 0)
+        if (!match[j] && push_kid(c, (kid){NULL, q, key_of(q), 0, KID_ADD}) != 0)
             goto out;
     st = SC_PATCH_OK;
     goto out_st;

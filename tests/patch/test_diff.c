@@ -664,6 +664,24 @@ START_TEST(too_deep_documents_are_refused)
 }
 END_TEST
 
+START_TEST(too_deep_added_values_are_refused)
+{
+    cJSON *a = P("{\"x\":1}"), *b = P("{\"x\":1}");
+    cJSON_AddItemToObject(b, "deep", chain(SC_PATCH_MAX_DEPTH + 1, 1));
+    sc_buf buf = {0};
+    sc_patch_error err;
+    ck_assert_int_eq(sc_diff_to_buf(a, b, NULL, &buf, NULL, &err), SC_PATCH_ETOODEEP);
+    ck_assert_int_eq(err.status, SC_PATCH_ETOODEEP);
+    ck_assert_uint_eq(buf.len, 0);
+    cJSON *out = NULL;
+    ck_assert_int_eq(sc_diff(a, b, NULL, &out, NULL), SC_PATCH_ETOODEEP);
+    ck_assert_ptr_null(out);
+    sc_buf_free(&buf);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+}
+END_TEST
+
 START_TEST(long_string_edit_is_one_replace)
 {
     char *s = malloc(20001);
@@ -821,6 +839,7 @@ int main(void)
     tcase_add_test(tc, deep_leaf_change_is_one_replace);
     tcase_add_test(tc, deep_documents_diff_on_a_small_thread_stack);
     tcase_add_test(tc, too_deep_documents_are_refused);
+    tcase_add_test(tc, too_deep_added_values_are_refused);
     tcase_add_test(tc, long_string_edit_is_one_replace);
     tcase_add_test(tc, edit_cost_bound_degrades_to_a_correct_patch);
     tcase_add_test(tc, unicode_keys_and_values_round_trip);
