@@ -76,8 +76,6 @@
 #include "statechannel/patch.h"
 #include "write.h"
 
-/* Nodes per document the 32-bit side-table indices can number. */
-
 /* Objects with at most this many members left after the lockstep walk are matched by scanning
  * instead of hashing: for a handful of keys a scan beats building a table. */
 #define SC_DIFF_SCAN_KEYS 8
@@ -1266,8 +1264,8 @@ out:
  * The driver
  * ---------------------------------------------------------------------------------------- */
 
-/* Diffs a (ai) against b (bi), known to differ, at c->path: a replace for scalars and type
- * changes, else a new frame whose kids the main loop runs. */
+/* Diffs a against b at c->path: a replace for differing scalars and type changes, else a new
+ * frame (container pair) whose kids the main loop runs. */
 static sc_patch_status open_pair(diff_ctx *c, const cJSON *a, const cJSON *b)
 {
     if (type_of(a) != type_of(b) || !is_container(a))
