@@ -104,7 +104,7 @@ static void send_body(struct mg_connection *conn, int status, const char *type, 
                      : status == 405 ? "Method Not Allowed" : "Error";
     mg_printf(conn,
               "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-              "Cache-Control: no-store\r\n\r\n",
+              "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
               status, text, type, len);
     mg_write(conn, body, len);
 }
@@ -326,7 +326,11 @@ sc_ws *sc_ws_start(sc_server *s, const sc_ws_options *o, char *err, size_t errca
         "connection_queue", SC_CONNECTION_QUEUE,
         "listen_backlog", SC_LISTEN_BACKLOG,
         "enable_directory_listing", "no",
-        "enable_keep_alive", "yes",
+        /* No HTTP keep-alive: civetweb closes an idle kept-alive socket after 500 ms while
+         * clients (undici, browsers) may reuse it at that moment and see "other side closed";
+         * each kept-alive socket would also pin a worker thread. Every response says
+         * "Connection: close" and the socket closes after it. */
+        "enable_keep_alive", "no",
         NULL,
     };
     struct mg_callbacks cb;
