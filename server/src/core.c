@@ -624,6 +624,7 @@ static int run_event(sc_conn *c, sc_chan *ch, const char *name, const cJSON *pay
     }
     atomic_fetch_add(&s->m.events_total, 1);
     int ok = (rc == SC_OK && !ctx.failed);
+    int changed = 0;
     if (!ok) {
         if (!in->dead)
             inst_restore(in);
@@ -637,17 +638,7 @@ static int run_event(sc_conn *c, sc_chan *ch, const char *name, const cJSON *pay
             cJSON_AddStringToObject(*response, "message", ctx.message);
         metrics_refusal(&s->m, reason);
     } else {
-        int changed = inst_publish(in, &ctx);
-        if (mode == EV_SCMSG && !changed) {
-            /* That client waits for a state_diff after each of its messages. */
-            char payload_json[64];
-            int n = snprintf(payload_json, sizeof payload_json, "{\"diff\":[],\"version\":%llu}",
-                             (unsigned long long)in->version);
-            sc_frame *f = msg_frame(ch->jr, strlen(ch->jr), "null", 4, in->topic, "state_diff",
-                                    payload_json, (size_t)n);
-            conn_send(c, f, 0);
-            frame_unref(f);
-        }
+        changed = inst_publish(in, &ctx);
         if (mode == EV_OP) {
             *response = cJSON_CreateObject();
             cJSON_AddNumberToObject(*response, "op", (double)op);
@@ -659,6 +650,17 @@ static int run_event(sc_conn *c, sc_chan *ch, const char *name, const cJSON *pay
             *response = ctx.reply ? ctx.reply : cJSON_CreateObject();
             ctx.reply = NULL;
         }
+    }
+    if (mode == EV_SCMSG && !changed) {
+        /* The StateChannel client waits for a state_diff after each of its messages, refused
+         * ones included (PROTOCOL.md section 5): an empty diff at the unchanged version. */
+        char payload_json[64];
+        int n = snprintf(payload_json, sizeof payload_json, "{\"diff\":[],\"version\":%llu}",
+                         (unsigned long long)in->version);
+        sc_frame *f = msg_frame(ch->jr, strlen(ch->jr), "null", 4, in->topic, "state_diff",
+                                payload_json, (size_t)n);
+        conn_send(c, f, 0);
+        frame_unref(f);
     }
     pthread_mutex_unlock(&in->mu);
     ctx_release(&ctx);

@@ -434,6 +434,13 @@ START_TEST(statechannel_dialect_uses_set_state_and_state_diff)
     ck_assert_int_eq(cJSON_GetArraySize(t_pl(d, "diff")), 0);
     ck_assert_int_eq((int)t_num(t_pl(d, "version")), 2);
     cJSON_Delete(d);
+    /* A refused message still gets its (empty) state_diff: that client waits for one. */
+    t_send(t, "[\"1\",\"5\",\"scd:1\",\"_SCMSG:nope\",{\"version\":2}]");
+    d = t_expect(t, "scd:1", "state_diff");
+    ck_assert_ptr_nonnull(d);
+    ck_assert_int_eq(cJSON_GetArraySize(t_pl(d, "diff")), 0);
+    ck_assert_int_eq((int)t_num(t_pl(d, "version")), 2);
+    cJSON_Delete(d);
     t_send(t, "[\"1\",\"4\",\"scd:1\",\"_SC_SYNC_\",{}]");
     st = t_expect(t, "scd:1", "set_state");
     ck_assert_int_eq((int)t_num(cJSON_GetObjectItem(t_pl(st, "state"), "value")), 5);

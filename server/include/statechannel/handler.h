@@ -16,6 +16,7 @@
  * A complete handler (build: cc -shared -fPIC $(pkg-config --cflags --libs statechannel)
  * counter.c -o counter.so, then start the server with --handlers pointing at its directory):
  *
+ *     #include <string.h>
  *     #include <statechannel/handler.h>
  *
  *     static int counter_join(sc_ctx *ctx, const cJSON *params)
