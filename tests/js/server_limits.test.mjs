@@ -194,6 +194,12 @@ test('--help describes every flag', () => {
   }
 });
 
+test('an idle timeout under 60 s is refused: clients heartbeat every 30 s', () => {
+  const bad = spawnSync(BIN, ['--idle-timeout', '30', '--port', '1'], { encoding: 'utf8' });
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /--idle-timeout wants an integer in \[60, 86400\], got "30"/);
+});
+
 test('a slow reader converges: it gets a full state at the current version', async () => {
   const s = await startServer({ handlers: TEST_PLUGINS, args: [...SMALL, '--max-queue-bytes', '65536', '--max-events-per-sec', '100000'] });
   try {
