@@ -48,21 +48,6 @@ typedef struct chat_instance {
     int64_t created_ms; /* when this process created the instance (for logs) */
 } chat_instance;
 
-static int valid_topic_id(const char *id)
-{
-    size_t n = strlen(id);
-    if (n == 0 || n > CHAT_MAX_ID_LEN)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = id[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '_' || c == '-';
-        if (!ok)
-            return 0;
-    }
-    return 1;
-}
-
 static int is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
@@ -145,7 +130,7 @@ static int prepare_state(sc_ctx *ctx)
 
 static int chat_join(sc_ctx *ctx, const cJSON *params)
 {
-    if (!valid_topic_id(sc_topic_id(ctx)))
+    if (!sc_topic_id_is_name(ctx, CHAT_MAX_ID_LEN))
         return sc_fail(ctx, "invalid topic", "use chat:<room>, room of 1..%d [A-Za-z0-9_-]",
                        CHAT_MAX_ID_LEN);
     const cJSON *name_param = cJSON_GetObjectItemCaseSensitive(params, "name");

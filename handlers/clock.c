@@ -23,21 +23,6 @@
 
 #define CLOCK_TIMER "tick"
 
-static int valid_topic_id(const char *id)
-{
-    size_t n = strlen(id);
-    if (n == 0 || n > CLOCK_MAX_ID_LEN)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = id[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '_' || c == '-';
-        if (!ok)
-            return 0;
-    }
-    return 1;
-}
-
 /* Sets state["key"] to value, adding or replacing the member. Takes ownership of value. */
 static int set_member(cJSON *state, const char *key, cJSON *value)
 {
@@ -72,7 +57,7 @@ static int set_time(sc_ctx *ctx)
 static int clock_join(sc_ctx *ctx, const cJSON *params)
 {
     (void)params;
-    if (!valid_topic_id(sc_topic_id(ctx)))
+    if (!sc_topic_id_is_name(ctx, CLOCK_MAX_ID_LEN))
         return sc_fail(ctx, "invalid topic", "use clock:<id>, id of 1..%d [A-Za-z0-9_-]",
                        CLOCK_MAX_ID_LEN);
     if (set_time(ctx) != SC_OK)

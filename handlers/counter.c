@@ -22,26 +22,10 @@
 /* Largest absolute count: 2^53 - 1, the largest integer a JS number holds exactly. */
 #define COUNTER_MAX_ABS 9007199254740991.0
 
-/* An id is 1..COUNTER_MAX_ID_LEN bytes of [A-Za-z0-9_-]. */
-static int valid_topic_id(const char *id)
-{
-    size_t n = strlen(id);
-    if (n == 0 || n > COUNTER_MAX_ID_LEN)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = id[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '_' || c == '-';
-        if (!ok)
-            return 0;
-    }
-    return 1;
-}
-
 static int counter_join(sc_ctx *ctx, const cJSON *params)
 {
     (void)params;
-    if (!valid_topic_id(sc_topic_id(ctx)))
+    if (!sc_topic_id_is_name(ctx, COUNTER_MAX_ID_LEN))
         return sc_fail(ctx, "invalid topic", "use counter:<id>, id of 1..%d [A-Za-z0-9_-]",
                        COUNTER_MAX_ID_LEN);
     if (sc_state_is_new(ctx) && cJSON_AddNumberToObject(sc_state(ctx), "count", 0) == NULL)

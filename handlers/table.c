@@ -65,21 +65,6 @@ typedef struct table_instance {
     double next_id;  /* id of the next row made; > every id in the table */
 } table_instance;
 
-static int valid_topic_id(const char *id)
-{
-    size_t n = strlen(id);
-    if (n == 0 || n > TABLE_MAX_ID_LEN)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = id[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '_' || c == '-';
-        if (!ok)
-            return 0;
-    }
-    return 1;
-}
-
 /* FNV-1a of s mixed with salt; never 0 (xorshift's one fixed point). */
 static uint64_t seed_of(const char *s, uint64_t salt)
 {
@@ -324,7 +309,7 @@ static int select_row(sc_ctx *ctx, cJSON *state, cJSON *rows, const cJSON *paylo
 static int table_join(sc_ctx *ctx, const cJSON *params)
 {
     (void)params;
-    if (!valid_topic_id(sc_topic_id(ctx)))
+    if (!sc_topic_id_is_name(ctx, TABLE_MAX_ID_LEN))
         return sc_fail(ctx, "invalid topic", "use table:<id>, id of 1..%d [A-Za-z0-9_-]",
                        TABLE_MAX_ID_LEN);
     if (!sc_state_is_new(ctx))

@@ -29,25 +29,10 @@
 /* Largest item id: the largest integer a JS number holds exactly (2^53 - 1). */
 #define TODO_MAX_ITEM_ID 9007199254740991.0
 
-static int valid_topic_id(const char *id)
-{
-    size_t n = strlen(id);
-    if (n == 0 || n > TODO_MAX_ID_LEN)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = id[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '_' || c == '-';
-        if (!ok)
-            return 0;
-    }
-    return 1;
-}
-
 static int todo_join(sc_ctx *ctx, const cJSON *params)
 {
     (void)params;
-    if (!valid_topic_id(sc_topic_id(ctx)))
+    if (!sc_topic_id_is_name(ctx, TODO_MAX_ID_LEN))
         return sc_fail(ctx, "invalid topic", "use todo:<id>, id of 1..%d [A-Za-z0-9_-]",
                        TODO_MAX_ID_LEN);
     if (!sc_state_is_new(ctx))

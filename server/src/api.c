@@ -60,6 +60,22 @@ int sc_module_fail(sc_module *m, const char *fmt, ...)
 
 const char *sc_topic(const sc_ctx *ctx) { return ctx->inst ? ctx->inst->topic : ""; }
 const char *sc_topic_id(const sc_ctx *ctx) { return ctx->inst ? ctx->inst->topic_id : ""; }
+
+int sc_topic_id_is_name(const sc_ctx *ctx, size_t max_len)
+{
+    const char *id = sc_topic_id(ctx);
+    size_t n = strlen(id);
+    if (n == 0 || n > max_len)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '_' || c == '-';
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
 void *sc_module_data(const sc_ctx *ctx) { return ctx->pl ? ctx->pl->mod.data : NULL; }
 
 const cJSON *sc_socket_params(const sc_ctx *ctx)

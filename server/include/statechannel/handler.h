@@ -278,6 +278,13 @@ SC_API int sc_fail(sc_ctx *ctx, const char *reason, const char *fmt, ...)
 SC_API void sc_log(sc_ctx *ctx, sc_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* ---- Helpers ---------------------------------------------------------------------------- */
+
+/* 1 when sc_topic_id(ctx) is a plain name: 1..max_len bytes of [A-Za-z0-9_-]; else 0. Handlers
+ * refuse other ids with sc_fail(ctx, "invalid topic", ...), which bounds what a join can make
+ * them store and keeps ids safe to echo. */
+SC_API int sc_topic_id_is_name(const sc_ctx *ctx, size_t max_len);
+
 #ifdef __cplusplus
 }
 #endif
