@@ -29,6 +29,24 @@ sc_server *t_server(const char *set, const sc_config *cfg)
     return s;
 }
 
+int t_frame_header(const unsigned char *p, uint64_t *payload_len, size_t *header_len)
+{
+    uint64_t n = p[1] & 0x7F;
+    size_t h = 2;
+    if (n == 126) {
+        n = ((uint64_t)p[2] << 8) | p[3];
+        h = 4;
+    } else if (n == 127) {
+        n = 0;
+        for (int k = 0; k < 8; k++)
+            n = (n << 8) | p[2 + k];
+        h = 10;
+    }
+    *payload_len = n;
+    *header_len = h;
+    return p[0] & 0x0F;
+}
+
 /* Decodes the server's (unmasked) frames out of one write. */
 static int t_write(void *user, const void *buf, size_t len)
 {
@@ -38,18 +56,9 @@ static int t_write(void *user, const void *buf, size_t len)
     const unsigned char *p = buf;
     size_t i = 0;
     while (i + 2 <= len) {
-        int op = p[i] & 0x0F;
-        uint64_t n = p[i + 1] & 0x7F;
-        size_t h = 2;
-        if (n == 126) {
-            n = ((uint64_t)p[i + 2] << 8) | p[i + 3];
-            h = 4;
-        } else if (n == 127) {
-            n = 0;
-            for (int k = 0; k < 8; k++)
-                n = (n << 8) | p[i + 2 + k];
-            h = 10;
-        }
+        uint64_t n;
+        size_t h;
+        int op = t_frame_header(p + i, &n, &h);
         ck_assert_msg(i + h + n <= len, "a frame was split across writes");
         const char *payload = (const char *)p + i + h;
         if (op == 0x1) {

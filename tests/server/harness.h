@@ -23,6 +23,10 @@ typedef struct tconn {
 /* A server on the plugins of build/tests/server/plugins/<set> (NULL: no plugins); cfg NULL
  * means defaults. Queues are drained by the harness (writer_threads = 0). */
 sc_server *t_server(const char *set, const sc_config *cfg);
+/* Reads the header of one unmasked server frame at p (the whole header must be there): returns
+ * the opcode and sets the payload length and the header length. */
+int t_frame_header(const unsigned char *p, uint64_t *payload_len, size_t *header_len);
+
 tconn *t_connect(sc_server *s, int sc_mount);
 /* Sends one text message (printf-style). */
 void t_send(tconn *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

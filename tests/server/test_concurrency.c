@@ -31,18 +31,9 @@ static int collect(void *user, const void *buf, size_t len)
     size_t i = 0;
     pthread_mutex_lock(&k->mu);
     while (i + 2 <= len) {
-        int op = p[i] & 0x0F;
-        uint64_t n = p[i + 1] & 0x7F;
-        size_t h = 2;
-        if (n == 126) {
-            n = ((uint64_t)p[i + 2] << 8) | p[i + 3];
-            h = 4;
-        } else if (n == 127) {
-            n = 0;
-            for (int b = 0; b < 8; b++)
-                n = (n << 8) | p[i + 2 + b];
-            h = 10;
-        }
+        uint64_t n;
+        size_t h;
+        int op = t_frame_header(p + i, &n, &h);
         if (op == 0x1) {
             cJSON *m = cJSON_ParseWithLength((const char *)p + i + h, n);
             const char *ev = cJSON_GetStringValue(cJSON_GetArrayItem(m, 3));
