@@ -56,11 +56,14 @@ bench: build
 	node bench/compare.mjs
 
 # The server's Check suites and node tests again with ThreadSanitizer (the binary too): about a
-# minute once built (only the server's targets are built there). The store's suite is left out (slow under TSan; single-threaded API).
+# minute once built (only the server's targets are built there). One test at a time (-j1): the
+# instrumented server is slow, and a report must not be lost among two suites' output. The
+# store's suite is left out (slow under TSan; single-threaded API). A server that dies prints its
+# own output (tests/js/lib/server.mjs), so a sanitizer report reaches the CI log.
 test-tsan: deps
 	@cmake -S . -B $(TSAN_BUILD) $(CMAKE_FLAGS) -DSC_TSAN=ON >/dev/null
 	@env -u MAKEFLAGS -u MAKELEVEL cmake --build $(TSAN_BUILD) -j$(JOBS) --target server_tests | grep -v -E '^\[ *[0-9]+%\] (Building|Linking|Built)' || true
-	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j$(JOBS) -R '^(server/|js/server_)' -E 'server/test_store'
+	cd $(TSAN_BUILD) && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --output-on-failure -j1 -R '^(server/|js/server_)' -E 'server/test_store'
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)

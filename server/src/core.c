@@ -97,6 +97,8 @@ void sc_server_count_refusal(sc_server *s, const char *reason) { metrics_refusal
 void sc_server_close_all(sc_server *s, int code, const char *reason)
 {
     pthread_mutex_lock(&s->reg_mu);
+    s->close_all_code = code;
+    snprintf(s->close_all_reason, sizeof s->close_all_reason, "%s", reason ? reason : "");
     for (sc_conn *c = s->conns; c != NULL; c = c->next) {
         int expected = 0;
         if (atomic_compare_exchange_strong(&c->close_code, &expected, code)) {
@@ -302,6 +304,13 @@ sc_conn *sc_conn_new(sc_server *s, const cJSON *params, const char *token,
         s->conns->prev = c;
     s->conns = c;
     s->n_conns++;
+    /* Shutdown began between this client's upgrade and now: it would otherwise miss the close
+     * frame and be cut off (1006) when the grace period ends. */
+    if (s->close_all_code != 0) {
+        atomic_store(&c->close_code, s->close_all_code);
+        metrics_close(&s->m, s->close_all_code);
+        outq_close(c->q, s->close_all_code, s->close_all_reason);
+    }
     pthread_mutex_unlock(&s->reg_mu);
     atomic_fetch_add(&s->m.conns_total, 1);
     return c;

@@ -91,7 +91,8 @@ typedef struct sc_conn sc_conn;
 sc_server *sc_server_new(const sc_config *cfg, char *err, size_t errcap);
 /* Shutdown, step 1: new connections and joins are refused from now on. */
 void sc_server_stop_accepting(sc_server *s);
-/* Shutdown, step 2: queues a close frame (code, reason) on every open connection. */
+/* Shutdown, step 2: queues a close frame (code, reason) on every open connection, and on every
+ * connection that registers afterwards (an upgrade already answered when shutdown began). */
 void sc_server_close_all(sc_server *s, int code, const char *reason);
 int sc_server_conn_count(sc_server *s);
 int sc_server_stopping(sc_server *s);

@@ -178,6 +178,8 @@ struct sc_server {
     int n_conns;
     atomic_int slots;                /* reserved connection slots */
     atomic_int stopping;
+    int close_all_code;              /* under reg_mu: set by sc_server_close_all(); a connection */
+    char close_all_reason[64];       /* that registers later is closed the same way at once */
 
     sc_writers *writers;
     sc_outq_counters outc;

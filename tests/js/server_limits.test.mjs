@@ -157,11 +157,13 @@ test('SIGTERM closes every socket with 1001 and exits 0', async () => {
   const s = await startServer({ handlers: TEST_PLUGINS, args: SMALL });
   const a = await Client.open(`${s.wsUrl}/websocket?vsn=2.0.0`);
   await a.join('test:bye', '1');
+  // b has only just been upgraded: the server may still be registering it when SIGTERM lands,
+  // and it must get the 1001 close too.
   const b = await Client.open(`${s.wsUrl}/websocket?vsn=2.0.0`);
   const result = await s.stop('SIGTERM');
-  assert.equal((await a.closed).code, 1001);
-  assert.equal((await b.closed).code, 1001);
-  assert.deepEqual(result, { code: 0, signal: null });
+  const codes = [(await a.closed).code, (await b.closed).code];
+  assert.deepEqual({ codes, result }, { codes: [1001, 1001], result: { code: 0, signal: null } },
+                   `server output:\n${s.output()}`);
 });
 
 test('a handlers directory with a rejected plugin stops the start with a message naming it', () => {

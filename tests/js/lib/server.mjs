@@ -37,7 +37,14 @@ export async function startServer(opts = {}) {
   let output = '';
   proc.stdout.on('data', (d) => { output += d; });
   proc.stderr.on('data', (d) => { output += d; });
-  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  let expectingExit = false;
+  // A server that dies on its own (a crash, a sanitizer report) prints why: the test output must
+  // carry that, or a CI failure shows only ECONNREFUSED in the tests that follow.
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => {
+    if (!expectingExit)
+      process.stderr.write(`statechannel exited unexpectedly (code ${code}, signal ${signal}):\n${output}\n`);
+    resolve({ code, signal });
+  }));
 
   const base = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + (opts.timeoutMs ?? 10000);
@@ -49,6 +56,7 @@ export async function startServer(opts = {}) {
       if (res.status === 200) break;
     } catch { /* not listening yet */ }
     if (Date.now() > deadline) {
+      expectingExit = true;
       proc.kill('SIGKILL');
       throw new Error(`statechannel did not become healthy in time:\n${output}`);
     }
@@ -61,6 +69,7 @@ export async function startServer(opts = {}) {
     output: () => output,
     // Graceful stop (SIGTERM); resolves with {code, signal}.
     async stop(signal = 'SIGTERM') {
+      expectingExit = true;
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       const result = await exited;
       if (!opts.keepData && !opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
@@ -68,6 +77,7 @@ export async function startServer(opts = {}) {
     },
     // Crash (kill -9), keeping the data directory for a restart.
     async kill9() {
+      expectingExit = true;
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
       return exited;
     },
