@@ -5,7 +5,7 @@ TSAN_BUILD ?= build-tsan
 JOBS       ?= 2
 PORT       ?= 8080
 # Directories holding a package-lock.json whose packages the tests need.
-NPM_DIRS   := $(wildcard public tests/js bench)
+NPM_DIRS   := $(wildcard public tests/js bench bench/peers/node)
 
 CMAKE_FLAGS := -DSC_WERROR=ON -Wno-dev --log-level=WARNING
 
