@@ -3,10 +3,10 @@
  *
  * Algorithm: operations run in order directly on the document. Each change is recorded in an
  * undo log before control returns to the loop:
- *   DETACH  an item unlinked from its container, with the sibling that preceded it;
+ *   DETACH  an item unlinked from its container, with the sibling that preceded it (and, for a
+ *           moved or taken item, its key, cleared while it travels);
  *   INSERT  an item linked into a container;
  *   REPLACE an item put in another's place (the new one takes the old one's key);
- *   RENAME  a moved item's key, cleared while it travels;
  *   ROOT    the document root swapped for another item.
  * When an operation fails, the log is undone newest first: each entry then finds the document
  * exactly as it left it (so "reinsert after this sibling" is exact) and the document returns to
@@ -16,14 +16,20 @@
  * Every allocation an operation needs (its log entries, a duplicated value, a new key) happens
  * before it changes the document, so running out of memory is just another failure to undo.
  *
+ * With SC_PATCH_TAKE_VALUES (sc_patch_apply_take(), sc_doc_apply_take()) add and replace move
+ * their "value" out of the operation object instead of copying it: a DETACH of the value from
+ * the patch, undone like any other, so a failed apply returns the patch exactly as it was too.
+ *
  * Complexity: an operation costs resolving its pointer(s) plus what it changes: add/replace
- * duplicate their value from the patch, copy duplicates the source, test compares (equal.c),
- * move and remove are O(1) after resolving. Resolving walks cJSON's lists (pointer.c), through
- * per-call indexes of large containers (index.c): a patch of k operations into one container of
- * n children visits each child at most once, O(n + k), not O(n * k). Every list change is
- * reported to those indexes before it is made. The log costs 40 bytes per change (a move
- * takes 3 entries, most operations 1); the first SC_UNDO_STACK_ENTRIES live on the stack,
- * beyond that the log doubles on the heap. A failure costs O(changes so far) to undo.
+ * duplicate their value from the patch (O(1) when taking it), copy duplicates the source, test
+ * compares (equal.c), move and remove are O(1) after resolving. Resolving walks cJSON's lists (pointer.c), through
+ * per-call indexes of large containers (index.c), or an sc_doc's kept ones (doc.c): a patch of
+ * k operations into one container of n children visits each child at most once, O(n + k), not
+ * O(n * k) (O(k) with kept indexes). Every list change is reported to those indexes before it
+ * is made. The log costs 40 bytes per change (a move or a taken value takes 2 entries, most
+ * operations 1); the first SC_UNDO_STACK_ENTRIES live on the stack, a longer patch sizes the
+ * log once for its operation count (it doubles if that is not enough). A failure costs
+ * O(changes so far) to undo.
  *
  * Limits: removing the root "" is refused (SC_PATCH_EROOT): a JSON Patch cannot leave no
  * document. Pointer limits are pointer.c's. "test" fails with SC_PATCH_ETOODEEP or
@@ -38,21 +44,24 @@
  * and 32 * 40 bytes stays small on a civetweb worker's ~100 KiB stack. */
 #define SC_UNDO_STACK_ENTRIES 32
 
-/* Most log entries one operation records (move: DETACH, RENAME, then INSERT or REPLACE). */
-#define SC_UNDO_PER_OP 3
+/* Most log entries one operation records (move, or a taken value: DETACH, then INSERT,
+ * REPLACE or ROOT). */
+#define SC_UNDO_PER_OP 2
 
-typedef enum undo_kind { UNDO_DETACH, UNDO_INSERT, UNDO_REPLACE, UNDO_RENAME, UNDO_ROOT } undo_kind;
+typedef enum undo_kind { UNDO_DETACH, UNDO_INSERT, UNDO_REPLACE, UNDO_ROOT } undo_kind;
 
 typedef struct undo {
     unsigned char kind;      /* undo_kind */
     unsigned char owned;     /* DETACH: free item on commit; INSERT, REPLACE, ROOT: item was
                                 created by this patch, free it on rollback */
-    unsigned char key_const; /* RENAME: key carried cJSON_StringIsConst */
+    unsigned char key_const; /* DETACH with key: the key carried cJSON_StringIsConst */
     cJSON *parent;           /* DETACH, INSERT, REPLACE: the container */
-    cJSON *item;             /* the item detached, inserted, put in place, renamed, new root */
+    cJSON *item;             /* the item detached, inserted, put in place, new root */
     cJSON *other;            /* DETACH: preceding sibling (NULL: it was first); REPLACE: the
                                 replaced item; ROOT: the old root */
-    char *key;               /* RENAME: the key before (owned by the entry once renamed) */
+    char *key;               /* DETACH of a moved or taken item: its key, cleared while it
+                                travels (owned by the entry: restored on rollback, freed on
+                                commit); NULL otherwise */
 } undo;
 
 typedef struct undo_log {
@@ -65,7 +74,10 @@ typedef struct undo_log {
 typedef struct apply_ctx {
     cJSON **doc;
     undo_log log;
-    sc__index ix; /* lookup indexes of large containers (index.c); told of every change */
+    sc__index *ix;   /* lookup indexes of large containers (index.c); told of every change:
+                        &local_ix, or an sc_doc's kept index */
+    sc__index local_ix;
+    int take;        /* SC_PATCH_TAKE_VALUES: add/replace move their value out of the patch */
     sc_patch_error *err;
 } apply_ctx;
 
@@ -146,12 +158,14 @@ static void key_transfer(cJSON *from, cJSON *to)
 
 /* ---- the undo log ------------------------------------------------------------------------ */
 
-/* Makes room for SC_UNDO_PER_OP more entries, so an operation never fails half-recorded. */
-static sc_patch_status log_reserve(undo_log *log)
+/* Makes room for want more entries (SC_UNDO_PER_OP before each operation, so an operation
+ * never fails half-recorded): at least doubling, so a log that keeps growing is copied O(1)
+ * times per entry. */
+static sc_patch_status log_reserve(undo_log *log, size_t want)
 {
-    if (log->n + SC_UNDO_PER_OP <= log->cap)
+    if (log->n + want <= log->cap)
         return SC_PATCH_OK;
-    size_t cap = log->cap * 2;
+    size_t cap = log->cap * 2 > log->n + want ? log->cap * 2 : log->n + want;
     undo *e = cJSON_malloc(cap * sizeof *e);
     if (e == NULL)
         return SC_PATCH_ENOMEM;
@@ -193,6 +207,11 @@ static void rollback(cJSON **doc, undo_log *log)
         undo *u = &log->e[--log->n];
         switch ((undo_kind)u->kind) {
         case UNDO_DETACH:
+            if (u->key != NULL) {
+                u->item->string = u->key;
+                if (u->key_const)
+                    u->item->type |= cJSON_StringIsConst;
+            }
             list_insert_after(u->parent, u->other, u->item);
             break;
         case UNDO_INSERT:
@@ -200,7 +219,7 @@ static void rollback(cJSON **doc, undo_log *log)
             if (u->owned) {
                 cJSON_Delete(u->item);
             } else {
-                cJSON_free(u->item->string); /* the key given on insert; RENAME restores */
+                cJSON_free(u->item->string); /* the key given on insert; DETACH restores */
                 u->item->string = NULL;
             }
             break;
@@ -209,11 +228,6 @@ static void rollback(cJSON **doc, undo_log *log)
             key_transfer(u->item, u->other);
             if (u->owned)
                 cJSON_Delete(u->item);
-            break;
-        case UNDO_RENAME:
-            u->item->string = u->key;
-            if (u->key_const)
-                u->item->type |= cJSON_StringIsConst;
             break;
         case UNDO_ROOT:
             *doc = u->other;
@@ -225,23 +239,28 @@ static void rollback(cJSON **doc, undo_log *log)
     log_release(log);
 }
 
+/* Frees a subtree the patch removed; a kept index forgets its containers first. */
+static void free_removed(sc__index *ix, cJSON *item)
+{
+    sc__index_forget_tree(ix, item);
+    cJSON_Delete(item);
+}
+
 /* The patch succeeded: frees what it removed from the document. */
-static void commit(undo_log *log)
+static void commit(undo_log *log, sc__index *ix)
 {
     for (size_t i = 0; i < log->n; i++) {
         undo *u = &log->e[i];
         switch ((undo_kind)u->kind) {
         case UNDO_DETACH:
             if (u->owned)
-                cJSON_Delete(u->item);
+                free_removed(ix, u->item);
+            if (u->key != NULL && !u->key_const)
+                cJSON_free(u->key);
             break;
         case UNDO_REPLACE:
         case UNDO_ROOT:
-            cJSON_Delete(u->other);
-            break;
-        case UNDO_RENAME:
-            if (!u->key_const)
-                cJSON_free(u->key);
+            free_removed(ix, u->other);
             break;
         case UNDO_INSERT:
             break;
@@ -267,7 +286,7 @@ static cJSON *dup_value(const cJSON *v)
 /* Resolves pointer in the current document; on failure err->path names the pointer. */
 static sc_patch_status resolve(apply_ctx *c, const char *pointer, sc__target *t)
 {
-    sc_patch_status st = sc__ptr_resolve(*c->doc, pointer, &c->ix, t, c->err);
+    sc_patch_status st = sc__ptr_resolve(*c->doc, pointer, c->ix, t, c->err);
     if (st != SC_PATCH_OK && c->err != NULL)
         snprintf(c->err->path, sizeof c->err->path, "%s", pointer);
     return st;
@@ -297,7 +316,7 @@ static sc_patch_status place(apply_ctx *c, const char *pointer, const sc__target
     }
     if (cJSON_IsObject(t->parent)) {
         if (t->item != NULL) {
-            sc__index_replacing(&c->ix, t->parent, t->item, item, 0);
+            sc__index_replacing(c->ix, t->parent, t->item, item, 0);
             list_replace(t->parent, t->item, item);
             key_transfer(t->item, item);
             log_push(&c->log, UNDO_REPLACE, t->parent, item, t->item, owned);
@@ -307,7 +326,7 @@ static sc_patch_status place(apply_ctx *c, const char *pointer, const sc__target
         if (key == NULL)
             return sc__fail(c->err, SC_PATCH_ENOMEM, pointer, "cannot allocate the new key");
         item->string = key;
-        sc__index_linking(&c->ix, t->parent, item, 0, 1);
+        sc__index_linking(c->ix, t->parent, item, 0, 1);
         list_insert_after(t->parent, t->parent->child ? t->parent->child->prev : NULL, item);
         log_push(&c->log, UNDO_INSERT, t->parent, item, NULL, owned);
         return SC_PATCH_OK;
@@ -315,7 +334,7 @@ static sc_patch_status place(apply_ctx *c, const char *pointer, const sc__target
     /* An array: insert before the addressed element; "-" or index == size appends. */
     if (t->item == NULL && !t->is_end && t->index != t->size)
         return sc__target_missing(t, pointer, SC_PATCH_EINDEX, c->err);
-    sc__index_linking(&c->ix, t->parent, item, t->index, t->item == NULL);
+    sc__index_linking(c->ix, t->parent, item, t->index, t->item == NULL);
     cJSON *prev;
     if (t->item != NULL)
         prev = prev_sibling(t->parent, t->item);
@@ -324,6 +343,37 @@ static sc_patch_status place(apply_ctx *c, const char *pointer, const sc__target
     list_insert_after(t->parent, prev, item);
     log_push(&c->log, UNDO_INSERT, t->parent, item, NULL, owned);
     return SC_PATCH_OK;
+}
+
+/* Unlinks item from parent and clears its key, logging both in one DETACH (not owned:
+ * nothing is freed on commit but the key; rollback gives the key back and relinks the item),
+ * so the item can be placed elsewhere and rollback returns it exactly. Reports the unlink to
+ * the index (a no-op for a container outside the document, such as a patch operation). */
+static void detach_keyless(apply_ctx *c, cJSON *parent, cJSON *item, size_t index)
+{
+    undo *u = log_push(&c->log, UNDO_DETACH, parent, item, prev_sibling(parent, item), 0);
+    sc__index_unlinking(c->ix, parent, item, index);
+    list_unlink(parent, item);
+    u->key = item->string; /* NULL for an array element: nothing to restore */
+    u->key_const = (item->type & cJSON_StringIsConst) != 0;
+    item->string = NULL;
+    item->type &= ~cJSON_StringIsConst;
+}
+
+/* The value an add/replace puts at t: taken out of its operation object (SC_PATCH_TAKE_VALUES;
+ * *owned = 0, rollback hands it back) or a new copy (*owned = 1, the caller frees it if it
+ * cannot be placed). NULL when out of memory. */
+static cJSON *value_for(apply_ctx *c, const cJSON *op, const cJSON *value, int *owned)
+{
+    if (c->take) {
+        /* The patch is the caller's to give away: sc__apply() was handed it writable. */
+        cJSON *v = (cJSON *)value;
+        detach_keyless(c, (cJSON *)op, v, 0);
+        *owned = 0;
+        return v;
+    }
+    *owned = 1;
+    return dup_value(value);
 }
 
 /* Places a new copy of value at the target; the copy is freed if it cannot be placed. */
@@ -339,13 +389,21 @@ static sc_patch_status place_copy(apply_ctx *c, const char *pointer, const sc__t
     return st;
 }
 
-static sc_patch_status op_add(apply_ctx *c, const char *path, const cJSON *value)
+static sc_patch_status op_add(apply_ctx *c, const char *path, const cJSON *op,
+                             const cJSON *value)
 {
     sc__target t;
     sc_patch_status st = resolve(c, path, &t);
     if (st != SC_PATCH_OK)
         return st;
-    return place_copy(c, path, &t, value);
+    int owned;
+    cJSON *v = value_for(c, op, value, &owned);
+    if (v == NULL)
+        return sc__fail(c->err, SC_PATCH_ENOMEM, path, "cannot copy the value");
+    st = place(c, path, &t, v, owned);
+    if (st != SC_PATCH_OK && owned)
+        cJSON_Delete(v);
+    return st;
 }
 
 static sc_patch_status op_remove(apply_ctx *c, const char *path)
@@ -358,28 +416,33 @@ static sc_patch_status op_remove(apply_ctx *c, const char *path)
         return sc__fail(c->err, SC_PATCH_EROOT, path,
                         "cannot remove the whole document (a patch must leave one)");
     log_push(&c->log, UNDO_DETACH, t.parent, t.item, prev_sibling(t.parent, t.item), 1);
-    sc__index_unlinking(&c->ix, t.parent, t.item, t.index);
+    sc__index_unlinking(c->ix, t.parent, t.item, t.index);
     list_unlink(t.parent, t.item);
     return SC_PATCH_OK;
 }
 
-static sc_patch_status op_replace(apply_ctx *c, const char *path, const cJSON *value)
+static sc_patch_status op_replace(apply_ctx *c, const char *path, const cJSON *op,
+                                 const cJSON *value)
 {
     sc__target t;
     sc_patch_status st = resolve_existing(c, path, &t);
     if (st != SC_PATCH_OK)
         return st;
+    int owned;
+    cJSON *v = value_for(c, op, value, &owned);
+    if (v == NULL)
+        return sc__fail(c->err, SC_PATCH_ENOMEM, path, "cannot copy the value");
     if (t.parent != NULL && cJSON_IsArray(t.parent)) {
         /* place() inserts into arrays; replace swaps in place like an object member. */
-        cJSON *copy = dup_value(value);
-        if (copy == NULL)
-            return sc__fail(c->err, SC_PATCH_ENOMEM, path, "cannot copy the value");
-        sc__index_replacing(&c->ix, t.parent, t.item, copy, t.index);
-        list_replace(t.parent, t.item, copy);
-        log_push(&c->log, UNDO_REPLACE, t.parent, copy, t.item, 1);
+        sc__index_replacing(c->ix, t.parent, t.item, v, t.index);
+        list_replace(t.parent, t.item, v);
+        log_push(&c->log, UNDO_REPLACE, t.parent, v, t.item, owned);
         return SC_PATCH_OK;
     }
-    return place_copy(c, path, &t, value); /* the root, or an existing member: replaced */
+    st = place(c, path, &t, v, owned); /* the root, or an existing member: replaced */
+    if (st != SC_PATCH_OK && owned)
+        cJSON_Delete(v);
+    return st;
 }
 
 /* "an object", "a number"...: the kind of value, for a test's failure reason. */
@@ -433,16 +496,7 @@ static sc_patch_status op_move(apply_ctx *c, const char *from, const char *path)
         return SC_PATCH_OK; /* RFC 6902 4.4: remove then add back: no change at all */
     /* from is not the root here: "" is a proper prefix of every other path. */
     cJSON *item = src.item;
-    log_push(&c->log, UNDO_DETACH, src.parent, item, prev_sibling(src.parent, item), 0);
-    sc__index_unlinking(&c->ix, src.parent, item, src.index);
-    list_unlink(src.parent, item);
-    if (item->string != NULL) {
-        undo *u = log_push(&c->log, UNDO_RENAME, NULL, item, NULL, 0);
-        u->key = item->string;
-        u->key_const = (item->type & cJSON_StringIsConst) != 0;
-        item->string = NULL;
-        item->type &= ~cJSON_StringIsConst;
-    }
+    detach_keyless(c, src.parent, item, src.index);
     /* The target is resolved after the removal, as RFC 6902 defines move (indexes shift). A
      * failure from here on leaves the detach in the log, so rollback puts the item back. */
     sc__target dst;
@@ -545,14 +599,14 @@ static sc_patch_status run_op(apply_ctx *c, const cJSON *op, op_fields *f_out)
         st = sc__ptr_check(from, NULL, c->err);
     if (st != SC_PATCH_OK)
         return st;
-    st = log_reserve(&c->log);
+    st = log_reserve(&c->log, SC_UNDO_PER_OP);
     if (st != SC_PATCH_OK)
         return sc__fail(c->err, st, path, "cannot grow the undo log");
 
     switch (code) {
-    case OP_ADD: return op_add(c, path, f.value);
+    case OP_ADD: return op_add(c, path, op, f.value);
     case OP_REMOVE: return op_remove(c, path);
-    case OP_REPLACE: return op_replace(c, path, f.value);
+    case OP_REPLACE: return op_replace(c, path, op, f.value);
     case OP_MOVE: return op_move(c, from, path);
     case OP_COPY: return op_copy(c, from, path);
     case OP_TEST: return op_test(c, path, f.value);
@@ -561,22 +615,30 @@ static sc_patch_status run_op(apply_ctx *c, const cJSON *op, op_fields *f_out)
     return SC_PATCH_EINVAL; /* unreachable: unknown ops were refused above */
 }
 
-sc_patch_status sc_patch_apply(cJSON **doc, const cJSON *patch, sc_patch_error *err)
+sc_patch_status sc__apply(cJSON **doc, cJSON *patch, unsigned flags, sc__index *ix,
+                          sc_patch_error *err)
 {
     if (doc == NULL || *doc == NULL)
         return sc__fail(err, SC_PATCH_EARG, NULL, "no document");
     if (!cJSON_IsArray(patch))
         return sc__fail(err, SC_PATCH_EINVAL, NULL, "the patch is not a JSON array");
 
-    apply_ctx c = {.doc = doc, .err = err};
+    apply_ctx c = {.doc = doc, .err = err, .take = (flags & SC_PATCH_TAKE_VALUES) != 0};
+    c.ix = ix != NULL ? ix : &c.local_ix;
     c.log.e = c.log.stack;
     c.log.cap = SC_UNDO_STACK_ENTRIES;
+    /* A long patch: size the log once (one entry per operation, two when taking values)
+     * instead of doubling through it. Failing here fails nothing: the loop reserves again. */
+    size_t n_ops = 0;
+    for (const cJSON *op = patch->child; op != NULL; op = op->next)
+        n_ops++;
+    (void)log_reserve(&c.log, n_ops * (c.take ? 2 : 1));
     long index = 0;
     for (const cJSON *op = patch->child; op != NULL; op = op->next, index++) {
         op_fields f = {0};
         sc_patch_status st = run_op(&c, op, &f);
         if (st != SC_PATCH_OK) {
-            sc__index_drop(&c.ix); /* indexes describe the changed lists, not the restored ones */
+            sc__index_drop(c.ix); /* indexes describe the changed lists, not the restored ones */
             rollback(doc, &c.log);
             if (err != NULL) { /* the failing step filled status, path and reason */
                 err->op_index = index;
@@ -586,7 +648,19 @@ sc_patch_status sc_patch_apply(cJSON **doc, const cJSON *patch, sc_patch_error *
             return st;
         }
     }
-    sc__index_drop(&c.ix);
-    commit(&c.log);
+    if (!c.ix->persistent)
+        sc__index_drop(c.ix);
+    commit(&c.log, c.ix);
     return SC_PATCH_OK;
+}
+
+sc_patch_status sc_patch_apply(cJSON **doc, const cJSON *patch, sc_patch_error *err)
+{
+    /* Flags 0: the patch is only read, so dropping const is sound. */
+    return sc__apply(doc, (cJSON *)patch, 0, NULL, err);
+}
+
+sc_patch_status sc_patch_apply_take(cJSON **doc, cJSON *patch, sc_patch_error *err)
+{
+    return sc__apply(doc, patch, SC_PATCH_TAKE_VALUES, NULL, err);
 }

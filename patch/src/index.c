@@ -1,29 +1,35 @@
 /*
- * index.c -- lookup indexes for large containers, living for one sc_patch_apply() call.
+ * index.c -- lookup indexes for large containers: for one sc_patch_apply() call, or kept with an
+ * sc_doc across applies.
  *
  * Why: cJSON arrays and objects are linked lists, so "/items/5000" walks 5000 nodes and a key
  * lookup scans members one by one. A patch of k operations into one container of n children
- * would cost O(k * n). Within one apply, the first long walk into a container records what it
- * passes, and later operations reuse it:
+ * would cost O(k * n). The first long walk into a container records what it passes, and later
+ * operations reuse it:
  *   - an array keeps the pointers of its first n elements in a vector (the walked prefix);
  *     element i < n is then one load, and a walk further on continues from element n - 1;
  *   - an object keeps the members it has scanned (again a prefix of its list) in an
  *     open-addressing hash table of their keys; a missed key resumes the scan where it stopped.
- * Every child is thus visited at most once per apply, and a patch costs O(n + k) per container.
+ * Every child is thus visited at most once per index lifetime, and a patch costs O(n + k) per
+ * container; with an index kept across applies (sc_doc), O(k) after the first.
  *
  * The indexes follow the patch's own changes (apply.c reports every link, unlink and in-place
- * replacement), so a prefix stays exactly the container's first elements / members. They are
- * dropped before a rollback and at the end of the call: they never outlive the document state
- * they describe, and nothing is global.
+ * replacement), so a prefix stays exactly the container's first elements / members. A per-call
+ * index is dropped at the end of the call; any index is dropped before a rollback (rollback
+ * relinks without reporting). A kept index also forgets every container a patch frees
+ * (sc__index_forget_tree()), because a later allocation may reuse the address. Nothing is
+ * global.
  *
  * Containers reached in fewer than SC_INDEX_MIN_WALK steps are walked plainly: below that an
- * index costs more than it saves. The first long walk into a container is plain too (the
- * container is only remembered, in a ring of SC__INDEX_SEEN, without allocating): a patch
- * that reaches a big container once, the common one-operation patch, pays nothing extra. The
- * second long walk builds the index. An index that cannot allocate, or an object found to hold a
- * duplicate key (a lookup must return the first, which a table of unique keys cannot promise
- * once members move), is marked dead and its container is walked plainly from then on: the
- * index only ever changes speed, never results or errors.
+ * index costs more than it saves. Per call, the first long walk into a container is plain too
+ * (the container is only remembered, in a ring of SC__INDEX_SEEN, without allocating): a patch
+ * that reaches a big container once, the common one-operation patch, pays nothing extra; the
+ * second long walk builds the index. A kept index is built on the first long walk (it will be
+ * reused), or for a whole tree at once (sc__index_build_tree(), what sc_doc_new() does). An
+ * index that cannot allocate, or an object found to hold a duplicate key (a lookup must return
+ * the first, which a table of unique keys cannot promise once members move), is marked dead
+ * and its container is walked plainly from then on: the index only ever changes speed, never
+ * results or errors.
  *
  * Memory: 8 bytes per indexed array element; 16 bytes per hash slot at load <= 1/2 for
  * objects; one 64-byte entry per indexed container. All through cJSON's hooks.
@@ -114,6 +120,34 @@ static ix_entry *map_add(sc__index *ix, cJSON *container)
     return e;
 }
 
+/* Removes container's entry (freeing it) if there is one; no tombstones: later entries of the
+ * probe run shift back. */
+static void entry_kill(ix_entry *e);
+static void map_remove(sc__index *ix, const cJSON *container)
+{
+    if (ix->cap == 0)
+        return;
+    size_t mask = ix->cap - 1;
+    size_t i = ptr_hash(container) & mask;
+    for (; ix->map[i] != NULL && ix->map[i]->container != container; i = (i + 1) & mask)
+        ;
+    if (ix->map[i] == NULL)
+        return;
+    entry_kill(ix->map[i]);
+    cJSON_free(ix->map[i]);
+    for (size_t j = (i + 1) & mask; ix->map[j] != NULL; j = (j + 1) & mask) {
+        size_t home = ptr_hash(ix->map[j]->container) & mask;
+        /* Leave j where it is if its home lies cyclically in (i, j]. */
+        int stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+        if (!stays) {
+            ix->map[i] = ix->map[j];
+            i = j;
+        }
+    }
+    ix->map[i] = NULL;
+    ix->used--;
+}
+
 /* Returns 1 if container was walked long before (and forgets it); else remembers it, 0. */
 static int seen_before(sc__index *ix, const cJSON *container)
 {
@@ -152,6 +186,13 @@ void sc__index_drop(sc__index *ix)
     ix->cap = ix->used = 0;
     memset(ix->seen, 0, sizeof ix->seen);
     ix->seen_next = 0;
+}
+
+/* Should the long walk just made into container build its index? A kept index: always (it
+ * will be reused); a per-call one: on the second long walk (see the file comment). */
+static int worth_indexing(sc__index *ix, const cJSON *container)
+{
+    return ix->persistent || seen_before(ix, container);
 }
 
 /* ---- arrays ------------------------------------------------------------------------------ */
@@ -197,7 +238,7 @@ cJSON *sc__index_element(sc__index *ix, cJSON *array, size_t i, size_t *size)
 {
     ix_entry *e = ix ? map_find(ix, array) : NULL;
     if (e == NULL) {
-        if (ix == NULL || i < SC_INDEX_MIN_WALK || !seen_before(ix, array) ||
+        if (ix == NULL || i < SC_INDEX_MIN_WALK || !worth_indexing(ix, array) ||
             (e = map_add(ix, array)) == NULL)
             return sc__array_walk(array, i, size);
     }
@@ -341,7 +382,7 @@ cJSON *sc__index_member(sc__index *ix, cJSON *object, const char *tok, size_t le
                 return c;
         if (c == NULL)
             return NULL;
-        if (ix == NULL || !seen_before(ix, object) || (e = map_add(ix, object)) == NULL)
+        if (ix == NULL || !worth_indexing(ix, object) || (e = map_add(ix, object)) == NULL)
             return sc__member_find_from(c, tok, len); /* the rest of a plain scan */
     }
     if (e->dead)
@@ -417,4 +458,129 @@ void sc__index_replacing(sc__index *ix, cJSON *parent, cJSON *old, cJSON *item, 
         s->member = item;
     if (e->last == old)
         e->last = item;
+}
+
+/* ---- whole trees ------------------------------------------------------------------------- */
+
+/* An explicit stack of items for the tree walks below: no recursion (trees nest up to and past
+ * SC_PATCH_MAX_DEPTH); the first SC_INDEX_WALK_STACK entries live on the C stack. */
+#define SC_INDEX_WALK_STACK 64
+
+typedef struct walk_stack {
+    const cJSON **e;  /* == local until it outgrows it, then cJSON_malloc'd */
+    size_t n, cap;
+    const cJSON *local[SC_INDEX_WALK_STACK];
+} walk_stack;
+
+static int walk_push(walk_stack *w, const cJSON *item)
+{
+    if (w->n == w->cap) {
+        const cJSON **e = cJSON_malloc(2 * w->cap * sizeof *e);
+        if (e == NULL)
+            return 0;
+        memcpy(e, w->e, w->n * sizeof *e);
+        if (w->e != w->local)
+            cJSON_free((void *)w->e);
+        w->e = e;
+        w->cap *= 2;
+    }
+    w->e[w->n++] = item;
+    return 1;
+}
+
+static void walk_init(walk_stack *w)
+{
+    w->e = w->local;
+    w->n = 0;
+    w->cap = SC_INDEX_WALK_STACK;
+}
+
+static void walk_release(walk_stack *w)
+{
+    if (w->e != w->local)
+        cJSON_free((void *)w->e);
+}
+
+static int is_container(const cJSON *item)
+{
+    return cJSON_IsArray(item) || cJSON_IsObject(item);
+}
+
+/* Indexes all n children of container in one pass (its entry must not exist yet). */
+static void index_whole(sc__index *ix, cJSON *container, size_t n)
+{
+    ix_entry *e = map_add(ix, container);
+    if (e == NULL)
+        return;
+    if (cJSON_IsArray(container)) {
+        if (!array_reserve(e, n))
+            return;
+        for (cJSON *c = container->child; c != NULL; c = c->next)
+            e->elems[e->n++] = c;
+        return;
+    }
+    /* One table sized for every member (load <= 1/2), not a doubling series. */
+    size_t cap = 128;
+    while (cap < 2 * n)
+        cap *= 2;
+    e->slots = cJSON_malloc(cap * sizeof *e->slots);
+    if (e->slots == NULL) {
+        entry_kill(e);
+        return;
+    }
+    memset(e->slots, 0, cap * sizeof *e->slots);
+    e->cap = cap;
+    for (cJSON *c = container->child; c != NULL; c = c->next) {
+        if (!object_add(e, c))
+            return; /* a duplicate key: dead, walked plainly */
+        e->last = c;
+    }
+}
+
+void sc__index_build_tree(sc__index *ix, cJSON *root)
+{
+    walk_stack w;
+    walk_init(&w);
+    if (is_container(root))
+        walk_push(&w, root);
+    while (w.n > 0) {
+        cJSON *c = (cJSON *)w.e[--w.n];
+        size_t n = 0;
+        int pushed = 1;
+        for (const cJSON *k = c->child; k != NULL; k = k->next, n++)
+            if (is_container(k) && k->child != NULL)
+                pushed = pushed && walk_push(&w, k);
+        if (n >= SC_INDEX_MIN_WALK && map_find(ix, c) == NULL)
+            index_whole(ix, c, n);
+        if (!pushed)
+            break; /* out of memory: what is indexed stays correct, the rest walks plainly */
+    }
+    walk_release(&w);
+}
+
+void sc__index_forget_tree(sc__index *ix, const cJSON *tree)
+{
+    if (ix->used == 0 || !is_container(tree))
+        return;
+    walk_stack w;
+    walk_init(&w);
+    walk_push(&w, tree);
+    while (w.n > 0 && ix->used > 0) {
+        const cJSON *c = w.e[--w.n];
+        map_remove(ix, c);
+        for (const cJSON *k = c->child; k != NULL; k = k->next) {
+            if (!is_container(k))
+                continue;
+            if (k->child == NULL) {
+                map_remove(ix, k); /* an emptied container may still have an entry */
+                continue;
+            }
+            if (!walk_push(&w, k)) {
+                sc__index_drop(ix); /* cannot finish the walk: forget everything instead */
+                walk_release(&w);
+                return;
+            }
+        }
+    }
+    walk_release(&w);
 }

@@ -45,8 +45,8 @@ typedef struct sc__target {
     int is_end;         /* array parent: the token is "-" (the element past the end) */
 } sc__target;
 
-/* Lookup indexes of large containers for the duration of one apply (index.c). Zero-initialize;
- * release with sc__index_drop(). */
+/* Lookup indexes of large containers (index.c): for one apply, or kept with an sc_doc across
+ * applies (persistent). Zero-initialize; release with sc__index_drop(). */
 #define SC__INDEX_SEEN 8 /* containers remembered after one long walk (see index.c) */
 typedef struct sc__index {
     struct ix_entry **map;              /* by container pointer; NULL slots are empty */
@@ -54,6 +54,8 @@ typedef struct sc__index {
     size_t used;                        /* entries in map */
     const cJSON *seen[SC__INDEX_SEEN];  /* walked long once, not indexed yet (a ring) */
     unsigned seen_next;                 /* next ring slot to overwrite */
+    int persistent;                     /* 1: outlives the call (sc_doc): index on the first
+                                           long walk, and forget freed containers */
 } sc__index;
 
 /* Resolves every token of text (already checked by sc__ptr_check) but the last, which must
@@ -96,8 +98,27 @@ void sc__index_linking(sc__index *ix, cJSON *parent, cJSON *item, size_t pos, in
 void sc__index_unlinking(sc__index *ix, cJSON *parent, cJSON *item, size_t pos);
 /* item is about to take old's place (arrays: position pos) in parent. */
 void sc__index_replacing(sc__index *ix, cJSON *parent, cJSON *old, cJSON *item, size_t pos);
-/* Frees every index; ix is empty (and reusable) afterwards. */
+/* Frees every index; ix is empty (and reusable) afterwards; ix->persistent is kept. */
 void sc__index_drop(sc__index *ix);
+/* Indexes every container of the tree at root with at least SC_INDEX_MIN_WALK children, in
+ * one walk. Best effort: a container that cannot be indexed (memory) is walked plainly. */
+void sc__index_build_tree(sc__index *ix, cJSON *root);
+/* tree (detached, about to be freed) and everything in it leave the index, so a container
+ * allocated later at a freed address is never mistaken for an indexed one. Stops as soon as
+ * the index is empty; drops the whole index if it cannot allocate its walk stack. */
+void sc__index_forget_tree(sc__index *ix, const cJSON *tree);
+
+/* ---- apply (apply.c) ------------------------------------------------------------------- */
+
+/* sc__apply() flags. SC_PATCH_TAKE_VALUES: add/replace move their "value" out of the patch
+ * into the document instead of copying it (sc_patch_apply_take(), sc_doc_apply_take()). */
+#define SC_PATCH_TAKE_VALUES 1u
+
+/* The one apply behind sc_patch_apply(), sc_patch_apply_take() and sc_doc_apply(). patch is
+ * only read unless flags has SC_PATCH_TAKE_VALUES. ix: a persistent index of *doc (sc_doc),
+ * or NULL for a per-call one. */
+sc_patch_status sc__apply(cJSON **doc, cJSON *patch, unsigned flags, sc__index *ix,
+                          sc_patch_error *err);
 
 /* ---- equality (equal.c) ------------------------------------------------------------------ */
 

@@ -4,7 +4,9 @@
  * allocation failing. Every attempt must either report SC_PATCH_ENOMEM, leave the document
  * exactly as it was and leak nothing (live allocations back to the baseline), or succeed with
  * exactly the document a failure-free apply gives (a lookup index that cannot allocate only
- * makes the apply slower, see index.c).
+ * makes the apply slower, see index.c). The same runs through sc_patch_apply_take() (a failure
+ * must also leave the patch as it was) and through an sc_doc (sc_doc_new() and
+ * sc_doc_apply_take(), each allowed to run out of memory).
  */
 #include "internal.h"
 #include "testutil.h"
@@ -45,9 +47,29 @@ static void hooks_on(void)
     live = calls = fail_at = failures = 0;
 }
 
+/* How the patch is applied. */
+typedef enum apply_way { WAY_READ, WAY_TAKE, WAY_DOC_TAKE } apply_way;
+
+/* Applies patch to *doc the given way (WAY_DOC_TAKE: wraps *doc in an sc_doc for the call and
+ * unwraps it after, so *doc is the tree whatever happens). */
+static sc_patch_status apply_way_(apply_way way, cJSON **doc, cJSON *patch, sc_patch_error *err)
+{
+    if (way == WAY_READ)
+        return sc_patch_apply(doc, patch, err);
+    if (way == WAY_TAKE)
+        return sc_patch_apply_take(doc, patch, err);
+    sc_doc *d = sc_doc_new(*doc, err);
+    if (d == NULL)
+        return err->status;
+    sc_patch_status st = sc_doc_apply_take(d, patch, err);
+    *doc = sc_doc_release(d);
+    return st;
+}
+
 /* Applies patch_json to a fresh copy of doc_json, failing allocation 1, 2, ... until it
  * succeeds with no allocation failing. Returns how many attempts ran out of memory. */
-static long apply_under_failures(const char *doc_json, const char *patch_json)
+static long apply_under_failures_way(const char *doc_json, const char *patch_json,
+                                     apply_way way)
 {
     long enomem = 0;
     char *expected;
@@ -64,12 +86,13 @@ static long apply_under_failures(const char *doc_json, const char *patch_json)
         cJSON *patch = tu_json(patch_json);
         cJSON *root = doc;
         tu_snapshot snap = tu_snapshot_take(doc);
+        tu_snapshot patch_snap = tu_snapshot_take(patch);
         long before = live;
 
         sc_patch_error err = {0};
         calls = 0;
         fail_at = n;
-        sc_patch_status st = sc_patch_apply(&doc, patch, &err);
+        sc_patch_status st = apply_way_(way, &doc, patch, &err);
         fail_at = 0;
 
         if (st == SC_PATCH_OK) {
@@ -80,6 +103,7 @@ static long apply_under_failures(const char *doc_json, const char *patch_json)
                           n);
             cJSON_free(got);
             tu_snapshot_free(&snap);
+            tu_snapshot_free(&patch_snap);
             cJSON_Delete(doc);
             cJSON_Delete(patch);
             ck_assert_msg(live == baseline, "success at N=%ld leaked %ld", n, live - baseline);
@@ -94,6 +118,9 @@ static long apply_under_failures(const char *doc_json, const char *patch_json)
         ck_assert_int_eq(err.status, SC_PATCH_ENOMEM);
         ck_assert_msg(doc == root && tu_snapshot_same(&snap, doc),
                       "N=%ld: the document changed although the apply failed", n);
+        ck_assert_msg(tu_snapshot_same(&patch_snap, patch),
+                      "N=%ld: the patch changed although the apply failed", n);
+        tu_snapshot_free(&patch_snap);
         ck_assert_msg(live == before, "N=%ld: failed apply leaked %ld allocations", n,
                       live - before);
         enomem++;
@@ -104,6 +131,11 @@ static long apply_under_failures(const char *doc_json, const char *patch_json)
     }
     ck_abort_msg("the patch never succeeded in %d attempts", MAX_ATTEMPTS);
     return enomem;
+}
+
+static long apply_under_failures(const char *doc_json, const char *patch_json)
+{
+    return apply_under_failures_way(doc_json, patch_json, WAY_READ);
 }
 
 /* A document with nested objects, arrays, a 20-key object stored in reverse key order and a
@@ -173,6 +205,24 @@ START_TEST(apply_under_each_failing_allocation_is_enomem_unchanged_and_leak_free
 }
 END_TEST
 
+START_TEST(apply_take_and_doc_apply_under_each_failing_allocation_undo_patch_and_document)
+{
+    hooks_on();
+    char *doc = varied_doc(), *patch = varied_patch();
+    long take = apply_under_failures_way(doc, patch, WAY_TAKE);
+    long indexed = apply_under_failures_way(doc, patch, WAY_DOC_TAKE);
+    printf("varied patch, values taken: %ld failing allocation points; through an sc_doc: %ld\n",
+           take, indexed);
+    /* Taking values removes the copies' allocations, but dozens of points remain (keys,
+     * copies, the log, the tests' tables); an sc_doc adds its handle and its indexes. */
+    ck_assert_int_gt(take, 20);
+    ck_assert_int_gt(indexed, take);
+    free(doc);
+    free(patch);
+    cJSON_InitHooks(NULL);
+}
+END_TEST
+
 START_TEST(root_replacements_under_failing_allocations_restore_the_root)
 {
     hooks_on();
@@ -185,6 +235,13 @@ START_TEST(root_replacements_under_failing_allocations_restore_the_root)
         " {\"op\":\"copy\",\"from\":\"/x\",\"path\":\"\"},"
         " {\"op\":\"test\",\"path\":\"\",\"value\":[{\"y\":2},\"s\"]}]");
     ck_assert_int_gt(enomem, 5);
+    static const char root_doc[] = "{\"a\": {\"b\": [1, 2]}}";
+    static const char root_patch[] =
+        "[{\"op\":\"replace\",\"path\":\"\",\"value\":{\"x\":[1,{\"y\":2}]}},"
+        " {\"op\":\"add\",\"path\":\"/x/-\",\"value\":\"s\"},"
+        " {\"op\":\"copy\",\"from\":\"/x\",\"path\":\"/z\"}]";
+    ck_assert_int_gt(apply_under_failures_way(root_doc, root_patch, WAY_TAKE), 1);
+    ck_assert_int_gt(apply_under_failures_way(root_doc, root_patch, WAY_DOC_TAKE), 1);
     cJSON_InitHooks(NULL);
 }
 END_TEST
@@ -240,6 +297,7 @@ int main(void)
     TCase *tc = tcase_create("failing allocations");
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, apply_under_each_failing_allocation_is_enomem_unchanged_and_leak_free);
+    tcase_add_test(tc, apply_take_and_doc_apply_under_each_failing_allocation_undo_patch_and_document);
     tcase_add_test(tc, root_replacements_under_failing_allocations_restore_the_root);
     tcase_add_test(tc, pointer_parse_reports_enomem);
     tcase_add_test(tc, equality_that_cannot_allocate_its_table_says_so);

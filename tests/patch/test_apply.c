@@ -155,6 +155,115 @@ START_TEST(add_copies_its_value_out_of_the_patch)
 }
 END_TEST
 
+/* ---- taking values out of the patch (sc_patch_apply_take) -------------------------------- */
+
+START_TEST(apply_take_links_the_patch_values_themselves_into_the_document)
+{
+    cJSON *doc = tu_json("{\"a\": [1, 2], \"o\": {\"k\": 0}}");
+    cJSON *patch = tu_json("[{\"op\":\"add\",\"path\":\"/a/1\",\"value\":{\"x\":[1]}},"
+                           " {\"op\":\"replace\",\"path\":\"/o/k\",\"value\":\"s\"},"
+                           " {\"op\":\"replace\",\"path\":\"/a/0\",\"value\":[true]},"
+                           " {\"op\":\"add\",\"path\":\"/n\",\"value\":null},"
+                           " {\"op\":\"test\",\"path\":\"/n\",\"value\":null}]");
+    const cJSON *op = patch->child;
+    const cJSON *v_add = cJSON_GetObjectItem(op, "value");
+    const cJSON *v_rep = cJSON_GetObjectItem(op->next, "value");
+    const cJSON *v_arr = cJSON_GetObjectItem(op->next->next, "value");
+    const cJSON *v_test = cJSON_GetObjectItem(op->next->next->next->next, "value");
+    ck_assert_int_eq(sc_patch_apply_take(&doc, patch, NULL), SC_PATCH_OK);
+    ck_assert(tu_lists_ok(doc));
+    expect(doc, "{\"a\":[[true],{\"x\":[1]},2],\"o\":{\"k\":\"s\"},\"n\":null}");
+    ck_assert_ptr_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "a"), 1), v_add);
+    ck_assert_ptr_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "a"), 0), v_arr);
+    ck_assert_ptr_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "o"), "k"), v_rep);
+    ck_assert_str_eq(v_rep->string, "k"); /* the value took its place's key */
+    ck_assert_ptr_null(v_arr->string);
+    /* The operations lost their values, nothing else; test values stay. */
+    expect(patch, "[{\"op\":\"add\",\"path\":\"/a/1\"},{\"op\":\"replace\",\"path\":\"/o/k\"},"
+                  "{\"op\":\"replace\",\"path\":\"/a/0\"},{\"op\":\"add\",\"path\":\"/n\"},"
+                  "{\"op\":\"test\",\"path\":\"/n\",\"value\":null}]");
+    ck_assert_ptr_eq(cJSON_GetObjectItem(op->next->next->next->next, "value"), v_test);
+    cJSON_Delete(patch); /* the document must not depend on what is left of the patch */
+    ck_assert(tu_lists_ok(doc));
+    cJSON_Delete(doc);
+}
+END_TEST
+
+START_TEST(apply_take_of_the_root_makes_the_value_the_document)
+{
+    cJSON *doc = tu_json("{\"old\": [1, 2, 3]}");
+    cJSON *patch = tu_json("[{\"op\":\"replace\",\"path\":\"\",\"value\":{\"new\":true}},"
+                           " {\"op\":\"add\",\"path\":\"/more\",\"value\":[0]}]");
+    const cJSON *root_value = cJSON_GetObjectItem(patch->child, "value");
+    ck_assert_int_eq(sc_patch_apply_take(&doc, patch, NULL), SC_PATCH_OK);
+    ck_assert_ptr_eq(doc, root_value);
+    ck_assert_ptr_null(doc->string);
+    ck_assert_ptr_null(doc->next);
+    ck_assert_ptr_null(doc->prev);
+    cJSON_Delete(patch);
+    expect(doc, "{\"new\":true,\"more\":[0]}");
+    cJSON_Delete(doc);
+}
+END_TEST
+
+START_TEST(apply_take_that_fails_leaves_document_and_patch_exactly_as_before)
+{
+    static const char *const patches[] = {
+        /* values taken into objects, arrays and the root, then a failing test */
+        "[{\"op\":\"add\",\"path\":\"/a/0\",\"value\":{\"x\":1}},"
+        " {\"op\":\"replace\",\"path\":\"/o/k\",\"value\":[2]},"
+        " {\"op\":\"add\",\"path\":\"/o/new\",\"value\":3},"
+        " {\"op\":\"replace\",\"path\":\"/a/1\",\"value\":4},"
+        " {\"op\":\"move\",\"from\":\"/o/new\",\"path\":\"/a/-\"},"
+        " {\"op\":\"replace\",\"path\":\"\",\"value\":{\"root\":5}},"
+        " {\"op\":\"add\",\"path\":\"/root2\",\"value\":6},"
+        " {\"op\":\"test\",\"path\":\"/root\",\"value\":0}]",
+        /* the failing operation is itself an add whose value cannot be placed */
+        "[{\"op\":\"add\",\"path\":\"/o/x\",\"value\":[1]},"
+        " {\"op\":\"add\",\"path\":\"/a/9\",\"value\":{\"y\":2}}]",
+        /* a replace whose target is missing (its value is never touched) */
+        "[{\"op\":\"add\",\"path\":\"/o/x\",\"value\":[1]},"
+        " {\"op\":\"replace\",\"path\":\"/o/missing\",\"value\":2}]",
+    };
+    static const sc_patch_status want[] = {SC_PATCH_ETEST, SC_PATCH_EINDEX, SC_PATCH_ENOPATH};
+    for (size_t i = 0; i < sizeof patches / sizeof *patches; i++) {
+        cJSON *doc = tu_json("{\"a\": [1, 2], \"o\": {\"k\": 0}}");
+        cJSON *root = doc;
+        cJSON *patch = tu_json(patches[i]);
+        tu_snapshot doc_snap = tu_snapshot_take(doc), patch_snap = tu_snapshot_take(patch);
+        sc_patch_error err = {0};
+        ck_assert_int_eq(sc_patch_apply_take(&doc, patch, &err), want[i]);
+        ck_assert_ptr_eq(doc, root);
+        ck_assert_msg(tu_snapshot_same(&doc_snap, doc), "patch %zu changed the document", i);
+        ck_assert_msg(tu_snapshot_same(&patch_snap, patch), "patch %zu changed the patch", i);
+        ck_assert(tu_lists_ok(patch));
+        /* ... so the same patch, fixed, still applies with its values. */
+        cJSON_Delete(cJSON_DetachItemViaPointer(patch, patch->child->prev));
+        ck_assert_int_eq(sc_patch_apply_take(&doc, patch, &err), SC_PATCH_OK);
+        tu_snapshot_free(&doc_snap);
+        tu_snapshot_free(&patch_snap);
+        cJSON_Delete(patch);
+        cJSON_Delete(doc);
+    }
+}
+END_TEST
+
+START_TEST(apply_take_refuses_what_apply_refuses)
+{
+    cJSON *doc = tu_json("{}");
+    sc_patch_error err = {0};
+    ck_assert_int_eq(sc_patch_apply_take(NULL, NULL, &err), SC_PATCH_EARG);
+    cJSON *not_array = tu_json("{\"op\":\"add\"}");
+    ck_assert_int_eq(sc_patch_apply_take(&doc, not_array, &err), SC_PATCH_EINVAL);
+    cJSON *no_value = tu_json("[{\"op\":\"add\",\"path\":\"/a\"}]");
+    ck_assert_int_eq(sc_patch_apply_take(&doc, no_value, &err), SC_PATCH_EINVAL);
+    expect(doc, "{}");
+    cJSON_Delete(no_value);
+    cJSON_Delete(not_array);
+    cJSON_Delete(doc);
+}
+END_TEST
+
 /* ---- remove ---------------------------------------------------------------------------- */
 
 START_TEST(remove_deletes_members_and_elements)
@@ -1075,6 +1184,10 @@ int main(void)
     tcase_add_test(ops, add_refuses_a_token_that_is_not_an_index_on_an_array);
     tcase_add_test(ops, add_refuses_a_missing_parent);
     tcase_add_test(ops, add_copies_its_value_out_of_the_patch);
+    tcase_add_test(ops, apply_take_links_the_patch_values_themselves_into_the_document);
+    tcase_add_test(ops, apply_take_of_the_root_makes_the_value_the_document);
+    tcase_add_test(ops, apply_take_that_fails_leaves_document_and_patch_exactly_as_before);
+    tcase_add_test(ops, apply_take_refuses_what_apply_refuses);
     tcase_add_test(ops, remove_deletes_members_and_elements);
     tcase_add_test(ops, remove_refuses_what_does_not_exist);
     tcase_add_test(ops, remove_of_the_root_is_refused);

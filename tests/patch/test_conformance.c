@@ -5,6 +5,10 @@
  * document exactly as it was (same items, order and keys); a case with "expected" must apply
  * and equal it; a case with neither must just apply. Records without "doc" and "patch" are
  * comments. The count of cases run is printed.
+ *
+ * Each case runs three times: through sc_patch_apply() (the patch only read), through
+ * sc_patch_apply_take() (values moved out of the patch; a failure must leave the patch exactly
+ * as it was too), and through an sc_doc with kept indexes (sc_doc_apply_take()).
  */
 #include "testutil.h"
 
@@ -18,40 +22,75 @@ static const char *case_label(const cJSON *c)
     return cJSON_IsString(comment) ? comment->valuestring : "(no comment)";
 }
 
-START_TEST(conformance_case_behaves_as_the_suite_expects)
+/* How a case's patch is applied. */
+typedef enum apply_way { WAY_READ, WAY_TAKE, WAY_DOC_TAKE } apply_way;
+
+static void run_case(int i, apply_way way)
 {
-    const cJSON *c = runnable[_i];
+    const cJSON *c = runnable[i];
     const char *label = case_label(c);
     cJSON *doc = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(c, "doc"), 1);
-    const cJSON *patch = cJSON_GetObjectItemCaseSensitive(c, "patch");
+    cJSON *patch = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(c, "patch"), 1);
     const cJSON *expected = cJSON_GetObjectItemCaseSensitive(c, "expected");
     int wants_error = cJSON_GetObjectItemCaseSensitive(c, "error") != NULL;
     ck_assert_ptr_nonnull(doc);
     cJSON *before = doc;
     tu_snapshot snap = tu_snapshot_take(doc);
+    tu_snapshot patch_snap = tu_snapshot_take(patch);
 
     sc_patch_error err = {0};
-    sc_patch_status st = sc_patch_apply(&doc, patch, &err);
+    sc_patch_status st;
+    if (way == WAY_DOC_TAKE) {
+        sc_doc *d = sc_doc_new(doc, NULL);
+        ck_assert_ptr_nonnull(d);
+        st = sc_doc_apply_take(d, patch, &err);
+        doc = sc_doc_release(d);
+    } else {
+        st = way == WAY_TAKE ? sc_patch_apply_take(&doc, patch, &err)
+                             : sc_patch_apply(&doc, patch, &err);
+    }
+    if (way == WAY_READ || st != SC_PATCH_OK)
+        ck_assert_msg(tu_snapshot_same(&patch_snap, patch), "case %d \"%s\": the patch changed",
+                      i, label);
+    tu_snapshot_free(&patch_snap);
+    cJSON_Delete(patch);
     char line[512];
     sc_patch_error_format(&err, line, sizeof line);
 
     if (wants_error) {
-        ck_assert_msg(st != SC_PATCH_OK, "case %d \"%s\" applied but must fail", _i, label);
+        ck_assert_msg(st != SC_PATCH_OK, "case %d \"%s\" applied but must fail", i, label);
         ck_assert_msg(err.status == st && err.op_index >= 0 && err.reason[0] != '\0',
-                      "case %d \"%s\": error not filled: %s", _i, label, line);
+                      "case %d \"%s\": error not filled: %s", i, label, line);
         ck_assert_msg(doc == before && tu_snapshot_same(&snap, doc),
-                      "case %d \"%s\" changed the document although it failed", _i, label);
+                      "case %d \"%s\" changed the document although it failed", i, label);
     } else {
-        ck_assert_msg(st == SC_PATCH_OK, "case %d \"%s\" failed: %s", _i, label, line);
-        ck_assert_msg(tu_lists_ok(doc), "case %d \"%s\": broken cJSON lists", _i, label);
+        ck_assert_msg(st == SC_PATCH_OK, "case %d \"%s\" failed: %s", i, label, line);
+        ck_assert_msg(tu_lists_ok(doc), "case %d \"%s\": broken cJSON lists", i, label);
         if (expected != NULL) {
             char *got = tu_print(doc);
-            ck_assert_msg(sc_json_equal(doc, expected), "case %d \"%s\": got %s", _i, label, got);
+            ck_assert_msg(sc_json_equal(doc, expected), "case %d \"%s\": got %s", i, label, got);
             free(got);
         }
     }
     tu_snapshot_free(&snap);
     cJSON_Delete(doc);
+}
+
+START_TEST(conformance_case_behaves_as_the_suite_expects)
+{
+    run_case(_i, WAY_READ);
+}
+END_TEST
+
+START_TEST(conformance_case_behaves_the_same_when_values_are_taken)
+{
+    run_case(_i, WAY_TAKE);
+}
+END_TEST
+
+START_TEST(conformance_case_behaves_the_same_on_an_indexed_document)
+{
+    run_case(_i, WAY_DOC_TAKE);
 }
 END_TEST
 
@@ -98,6 +137,10 @@ int main(void)
     Suite *s = suite_create("conformance");
     TCase *tc = tcase_create("json-patch-tests");
     tcase_add_loop_test(tc, conformance_case_behaves_as_the_suite_expects, 0, n_runnable);
+    tcase_add_loop_test(tc, conformance_case_behaves_the_same_when_values_are_taken, 0,
+                        n_runnable);
+    tcase_add_loop_test(tc, conformance_case_behaves_the_same_on_an_indexed_document, 0,
+                        n_runnable);
     tcase_add_test(tc, conformance_files_hold_the_expected_number_of_cases);
     suite_add_tcase(s, tc);
     int rc = tu_run(s);

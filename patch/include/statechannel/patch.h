@@ -149,6 +149,59 @@ SC_PATCH_API int sc_json_equal(const cJSON *a, const cJSON *b);
 SC_PATCH_API sc_patch_status sc_patch_apply(cJSON **doc, const cJSON *patch,
                                             sc_patch_error *err);
 
+/* sc_patch_apply() that moves values out of the patch instead of copying them: each "add" and
+ * "replace" operation's "value" member is unlinked from its operation object and linked into
+ * the document as it is (what JavaScript appliers do by reference). Everything else is as
+ * sc_patch_apply(): same order, semantics, errors and atomicity.
+ *
+ * On success the document owns those values; the operation objects no longer have a "value"
+ * member (the rest of each operation is untouched), so the patch cannot be applied or printed
+ * again. The caller still frees the patch with cJSON_Delete(). On failure the patch is exactly
+ * as before the call (same items, order and pointers), like the document. */
+SC_PATCH_API sc_patch_status sc_patch_apply_take(cJSON **doc, cJSON *patch, sc_patch_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Documents with kept indexes
+ *
+ * An sc_doc holds a cJSON tree together with lookup indexes of its large containers (a vector
+ * of the elements of every array, a hash table of the members of every object, with at least
+ * 32 children), kept up to date by every apply through the handle. A pointer into a large
+ * container then costs O(1) per token instead of a walk along cJSON's linked list, from the
+ * first patch on: use it for a document that receives patch after patch (a server's copy of
+ * the state clients hold, a log replay). Memory: about 8 bytes per indexed array element and
+ * 32 bytes per indexed object member, on top of the tree.
+ *
+ * Contract: while the handle lives, the tree changes only through sc_doc_apply() /
+ * sc_doc_apply_take() (a change made behind the handle's back leaves the indexes describing
+ * the old lists: wrong results, or a use after free). Reading it (diff, print, duplicate) is
+ * fine.
+ * ------------------------------------------------------------------------------------------- */
+typedef struct sc_doc sc_doc;
+
+/* Takes ownership of root and indexes it (one walk of the tree). Returns a new handle (caller
+ * frees with sc_doc_free()), or NULL with err filled (SC_PATCH_EARG for a NULL root,
+ * SC_PATCH_ENOMEM) and root still the caller's. A container that cannot be indexed for lack
+ * of memory is walked plainly: results never depend on the indexes. */
+SC_PATCH_API sc_doc *sc_doc_new(cJSON *root, sc_patch_error *err);
+SC_PATCH_API void sc_doc_free(sc_doc *doc); /* frees the tree and the indexes; accepts NULL */
+
+/* The tree, borrowed: valid until the next apply replaces the root or the handle is freed.
+ * Read it only (see the contract above). */
+SC_PATCH_API const cJSON *sc_doc_root(const sc_doc *doc);
+
+/* Frees the handle and its indexes and returns the tree, which the caller then owns (free with
+ * cJSON_Delete()) and may change freely. Returns NULL for a NULL doc. */
+SC_PATCH_API cJSON *sc_doc_release(sc_doc *doc);
+
+/* sc_patch_apply() and sc_patch_apply_take() on the handle's tree, with its indexes: same
+ * semantics, errors and atomicity (on failure the tree is exactly as before; its indexes are
+ * then rebuilt lazily, on the next long walk into each container). Cost per operation: its
+ * pointers' tokens, O(1) each in an indexed container (an array insert or removal also moves
+ * the index's pointers after it, a memmove of 8 bytes per element), plus what the operation
+ * changes; removed values are freed at the end (their containers also leave the indexes). */
+SC_PATCH_API sc_patch_status sc_doc_apply(sc_doc *doc, const cJSON *patch, sc_patch_error *err);
+SC_PATCH_API sc_patch_status sc_doc_apply_take(sc_doc *doc, cJSON *patch, sc_patch_error *err);
+
 /* ---------------------------------------------------------------------------------------------
  * Diff
  * ------------------------------------------------------------------------------------------- */
