@@ -149,7 +149,10 @@ START_TEST(doc_new_refuses_no_document)
     sc_patch_error err = {0};
     ck_assert_ptr_null(sc_doc_new(NULL, &err));
     ck_assert_int_eq(err.status, SC_PATCH_EARG);
-    ck_assert_int_eq(sc_doc_apply(NULL, cJSON_CreateArray(), &err), SC_PATCH_EARG);
+    cJSON *patch = cJSON_CreateArray();
+    ck_assert_int_eq(sc_doc_apply(NULL, patch, &err), SC_PATCH_EARG);
+    ck_assert_int_eq(sc_doc_apply_take(NULL, patch, &err), SC_PATCH_EARG);
+    cJSON_Delete(patch);
     ck_assert_ptr_null(sc_doc_root(NULL));
     ck_assert_ptr_null(sc_doc_release(NULL));
     sc_doc_free(NULL);
