@@ -74,11 +74,17 @@ static size_t skip_value(const char *s, size_t len, size_t i)
     return len;
 }
 
-/* Is span a complete JSON string token? (cJSON checks escapes and control characters.) */
+/* Is span a complete JSON string token? cJSON checks the escapes but lets raw control
+ * characters (NUL included) through, so they are refused here: these tokens are echoed into
+ * replies byte for byte (and the join_ref kept as a C string), where a raw control character
+ * is invalid JSON and a NUL would cut the token short (found by tests/fuzz/fuzz_server). */
 static int span_is_string(sc_span sp)
 {
     if (sp.n < 2 || sp.p[0] != '"' || sp.p[sp.n - 1] != '"')
         return 0;
+    for (size_t i = 0; i < sp.n; i++)
+        if ((unsigned char)sp.p[i] < 0x20)
+            return 0;
     cJSON *v = cJSON_ParseWithLength(sp.p, sp.n);
     int ok = cJSON_IsString(v);
     cJSON_Delete(v);
