@@ -2,6 +2,9 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
+FUZZ_BUILD ?= build-fuzz
+# Seconds per libFuzzer target for `make fuzz` (two targets run at a time).
+FUZZ_SECONDS ?= 300
 JOBS       ?= 2
 PORT       ?= 8080
 # Directories holding a package-lock.json whose packages the tests need.
@@ -9,7 +12,7 @@ NPM_DIRS   := $(wildcard public tests/js bench bench/peers/node)
 
 CMAKE_FLAGS := -DSC_WERROR=ON -Wno-dev --log-level=WARNING
 
-.PHONY: all deps build run test test-c test-asan test-tsan bench clean
+.PHONY: all deps build run test test-c test-asan test-tsan test-fuzz fuzz fuzz-build bench clean
 
 all: build
 
@@ -45,6 +48,7 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 	@$(MAKE) --no-print-directory test-asan
 	@$(MAKE) --no-print-directory test-tsan
+	@$(MAKE) --no-print-directory test-fuzz
 
 test-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) $(CMAKE_FLAGS) -DCMAKE_BUILD_TYPE=Debug -DSC_ASAN=ON -DSC_UBSAN=ON >/dev/null
@@ -65,5 +69,19 @@ test-tsan: deps
 	@env -u MAKEFLAGS -u MAKELEVEL cmake --build $(TSAN_BUILD) -j$(JOBS) --target server_tests | grep -v -E '^\[ *[0-9]+%\] (Building|Linking|Built)' || true
 	cd $(TSAN_BUILD) && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --output-on-failure -j1 -R '^(server/|js/server_)' -E 'server/test_store'
 
+# libFuzzer targets (tests/fuzz, docs/fuzzing.md) in their own clang tree, everything
+# instrumented with ASan+UBSan. `make fuzz` runs each FUZZ_SECONDS; `make test-fuzz` is the 20 s
+# smoke run of each that `make test` ends with (about 45 s once built). Both fail on any finding.
+fuzz-build: deps
+	@cmake -S . -B $(FUZZ_BUILD) $(CMAKE_FLAGS) -DCMAKE_C_COMPILER=clang -DSC_FUZZ=ON >/dev/null
+	@env -u MAKEFLAGS -u MAKELEVEL cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_targets \
+	  >$(FUZZ_BUILD)/build.log 2>&1 || { cat $(FUZZ_BUILD)/build.log; exit 1; }
+
+fuzz: fuzz-build
+	tests/fuzz/run $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+test-fuzz: fuzz-build
+	tests/fuzz/run $(FUZZ_BUILD) 20
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)
