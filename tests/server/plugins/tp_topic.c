@@ -23,6 +23,16 @@
 
 #include <statechannel/handler.h>
 
+/* Client numbers are clamped before they become sizes or timer periods (tests/fuzz sends any
+ * number; converting an out-of-range double to an integer is undefined behaviour):
+ * "big" strings are at most TP_BIG_MAX bytes (far past the slow-consumer tests' needs, under
+ * the fuzzer's 2 GiB allocation limit), "tick" periods at most TP_TICK_MAX_MS. */
+#define TP_BIG_MAX (16u * 1024 * 1024)
+#define TP_TICK_MAX_MS 60000u
+
+/* d clamped to [0, max]; NaN gives 0. */
+static double clamp(double d, double max) { return d > 0 ? (d < max ? d : max) : 0; }
+
 static int tp_init(sc_module *m)
 {
     int *calls = calloc(1, sizeof *calls);
@@ -131,7 +141,8 @@ static int tp_event(sc_ctx *ctx, const char *name, const cJSON *payload)
     }
     if (strcmp(name, "tick") == 0) {
         const cJSON *ms = cJSON_GetObjectItemCaseSensitive(payload, "ms");
-        return sc_timer_set(ctx, "t", cJSON_IsNumber(ms) ? (uint32_t)ms->valuedouble : 20, 1);
+        return sc_timer_set(ctx, "t",
+                            cJSON_IsNumber(ms) ? (uint32_t)clamp(ms->valuedouble, TP_TICK_MAX_MS) : 20, 1);
     }
     if (strcmp(name, "untick") == 0)
         return sc_timer_cancel(ctx, "t") == SC_OK ? SC_OK : sc_fail(ctx, "no_timer", "none");
@@ -142,7 +153,7 @@ static int tp_event(sc_ctx *ctx, const char *name, const cJSON *payload)
     }
     if (strcmp(name, "big") == 0) {
         const cJSON *n = cJSON_GetObjectItemCaseSensitive(payload, "n");
-        size_t len = cJSON_IsNumber(n) ? (size_t)n->valuedouble : 1000;
+        size_t len = cJSON_IsNumber(n) ? (size_t)clamp(n->valuedouble, TP_BIG_MAX) : 1000;
         char *s = malloc(len + 1);
         if (s == NULL)
             return sc_fail(ctx, "handler_error", "oom");
