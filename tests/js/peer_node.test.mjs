@@ -16,6 +16,8 @@ const PEER = new URL('../../bench/peers/node/server.mjs', import.meta.url).pathn
 // Generous for a loaded machine 2-3x slower than ours: a node start-up, a 1,000-row table diff.
 const START_MS = 20000;
 const WAIT_MS = 15000;
+// The peer exits within 2 s of SIGTERM; past this a stuck one is killed so the file ends.
+const STOP_MS = 10000;
 
 // Starts the peer on a kernel-chosen port; resolves once it printed "listening on N".
 async function startPeer() {
@@ -23,23 +25,33 @@ async function startPeer() {
   let output = '';
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
   proc.stderr.on('data', (d) => { output += d; });
-  const port = await once((done) => {
-    let line = '';
-    proc.stdout.on('data', (d) => {
-      line += d;
-      const m = /listening on (\d+)\n/.exec(line);
-      if (m) done(Number(m[1]));
-    });
-    exited.then(() => done(null));
-  }, 'the peer to print "listening on N"', START_MS);
+  let port;
+  try {
+    port = await once((done) => {
+      let line = '';
+      proc.stdout.on('data', (d) => {
+        line += d;
+        const m = /listening on (\d+)\n/.exec(line);
+        if (m) done(Number(m[1]));
+      });
+      exited.then(() => done(null));
+    }, 'the peer to print "listening on N"', START_MS);
+  } catch (err) {
+    proc.kill('SIGKILL');
+    throw err;
+  }
   if (port === null) throw new Error(`the peer exited during start-up:\n${output}`);
   return {
     proc, exited, port,
     wsUrl: `ws://127.0.0.1:${port}/socket`,
     output: () => output,
+    // SIGTERM; SIGKILL if it has not exited after STOP_MS (the SIGTERM test checks the exit).
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      return exited;
+      const timer = setTimeout(() => proc.kill('SIGKILL'), STOP_MS);
+      const result = await exited;
+      clearTimeout(timer);
+      return result;
     },
   };
 }
@@ -56,7 +68,10 @@ function socket(url) {
 }
 
 before(async () => {
-  [peer, ours] = await Promise.all([startPeer(), startServer()]);
+  // Both start at once; if one fails, the other is still stopped by after().
+  const [p, o] = await Promise.allSettled([startPeer(), startServer()]);
+  [peer, ours] = [p.value, o.value];
+  for (const r of [p, o]) if (r.status === 'rejected') throw r.reason;
 });
 
 after(async () => {
