@@ -18,9 +18,9 @@
 //
 // Per event: one handler call (immutable update), one compare over the whole state (O(state):
 // fast-json-patch walks both trees), one JSON.stringify of the frame. A per-topic state's
-// patch frame is serialized once and the same string sent to every subscriber; a
-// per-connection state (table) has one subscriber. Everything runs on the one event-loop
-// thread; a socket write never blocks it (ws queues), and a client whose queue passes
+// patch frame is serialized (and UTF-8 encoded) once and the same bytes sent to every
+// subscriber; a per-connection state (table) has one subscriber. Everything runs on the one
+// event-loop thread; a socket write never blocks it (ws queues), and a client whose queue passes
 // MAX_BUFFERED_BYTES is dropped. No logging per message.
 //
 // Not implemented (not used by the demo handlers or the benchmarks): the StateChannel dialect
@@ -51,6 +51,7 @@ const SHUTDOWN_GRACE_MS = 2000;
 
 const PATH = '/socket/websocket';
 const OPEN = WebSocket.OPEN;
+const TEXT = { binary: false }; // ws would send a Buffer as a binary frame
 
 // ---- states --------------------------------------------------------------------------------
 
@@ -76,7 +77,8 @@ class Instance {
     this.version += 1;
     const payload = { patch, version: this.version };
     if (this.handler.scope === 'topic') {
-      const frame = JSON.stringify([null, null, this.topic, 'state:patch', payload]);
+      // Encoded once: ws would encode a string again for every socket it is written to.
+      const frame = Buffer.from(JSON.stringify([null, null, this.topic, 'state:patch', payload]));
       for (const ch of this.subscribers) ch.conn.send(frame);
     } else {
       for (const ch of this.subscribers) ch.push('state:patch', payload);
@@ -119,13 +121,14 @@ class Connection {
     this.alive = true;         // answered the last ping (or sent something since)
   }
 
+  // Sends one text frame (a string, or a Buffer of UTF-8 shared by several sockets).
   send(text) {
     if (this.ws.readyState !== OPEN) return;
     if (this.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
       this.ws.terminate();
       return;
     }
-    this.ws.send(text);
+    this.ws.send(text, TEXT);
   }
 
   reply(m, ok, response = {}) {
