@@ -65,7 +65,9 @@ test('a second LiveState on the same topic follows the first one\'s changes', as
   await until(() => a.seen.change.length > 0 && b.seen.change.length > 0, 'both joined');
   a.ls.pushEvent('add', { title: 'one' });
   a.ls.pushEvent('add', { title: 'two' });
-  await until(() => b.ls.state.todos.length === 2, 'two todos at b');
+  // a and b are two sockets: either may get the second change first, so wait for both.
+  await until(() => a.ls.state.todos.length === 2 && b.ls.state.todos.length === 2,
+    'two todos at a and at b');
   assert.deepEqual(b.ls.state, a.ls.state);
   assert.equal(b.ls.stateVersion, a.ls.stateVersion);
 });
