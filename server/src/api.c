@@ -85,7 +85,7 @@ const cJSON *sc_socket_params(const sc_ctx *ctx)
 }
 
 const char *sc_token(const sc_ctx *ctx) { return ctx->token; }
-const char *sc_client_id(const sc_ctx *ctx) { return ctx->chan ? ctx->chan->sess.client_id : ""; }
+const char *sc_client_id(const sc_ctx *ctx) { return ctx->chan && ctx->chan->sess ? ctx->chan->sess->client_id : ""; }
 uint64_t sc_version(const sc_ctx *ctx) { return ctx->inst ? ctx->inst->version : 0; }
 int64_t sc_event_base(const sc_ctx *ctx) { return ctx->base; }
 int sc_state_is_new(const sc_ctx *ctx) { return ctx->is_new; }

@@ -32,6 +32,8 @@ void sc_config_defaults(sc_config *c)
     c->queue_bytes = SC_DEFAULT_QUEUE_BYTES;
     c->queue_frames = SC_DEFAULT_QUEUE_FRAMES;
     c->writer_threads = SC_DEFAULT_WRITERS;
+    c->durable = 1;
+    c->session_ttl_ms = SC_DEFAULT_SESSION_TTL_MS;
 }
 
 /* ---- server ------------------------------------------------------------------------------------ */
@@ -49,6 +51,8 @@ sc_server *sc_server_new(const sc_config *cfg, char *err, size_t errcap)
     pthread_cond_init(&s->timer_cv, NULL);
     pthread_mutex_init(&s->info_mu, NULL);
     pthread_cond_init(&s->info_cv, NULL);
+    pthread_mutex_init(&s->sess_mu, NULL);
+    pthread_cond_init(&s->sess_cv, NULL);
     metrics_init(&s->m);
     if (cfg->handlers_dir != NULL && plugins_load(s, cfg->handlers_dir, err, errcap) != 0) {
         sc_server_free(s);
@@ -59,8 +63,8 @@ sc_server *sc_server_new(const sc_config *cfg, char *err, size_t errcap)
         sc_server_free(s);
         return NULL;
     }
-    if (async_start(s) != 0) {
-        snprintf(err, errcap, "cannot start timer/dispatch threads");
+    if (async_start(s) != 0 || sess_start(s) != 0) {
+        snprintf(err, errcap, "cannot start timer/dispatch/session threads");
         sc_server_free(s);
         return NULL;
     }
@@ -113,7 +117,16 @@ void sc_server_free(sc_server *s)
 {
     if (s == NULL)
         return;
+    sess_stop(s);
     async_stop(s);
+    if (s->cfg.store != NULL) {
+        /* Every connection is gone: commit what they left (their completions touch only
+         * their own connections) before the states go. */
+        sc_store_error e;
+        if (sc_store_flush(s->cfg.store, &e) != SC_STORE_OK)
+            sc_logf("error", "store: flushing at shutdown: %s", e.message);
+    }
+    sess_destroy_all(s);
     inst_destroy_all(s);
     writers_stop(s->writers);
     plugins_unload(s);
@@ -132,6 +145,8 @@ void sc_server_free(sc_server *s)
     pthread_cond_destroy(&s->timer_cv);
     pthread_mutex_destroy(&s->info_mu);
     pthread_cond_destroy(&s->info_cv);
+    pthread_mutex_destroy(&s->sess_mu);
+    pthread_cond_destroy(&s->sess_cv);
     free(s);
 }
 
@@ -224,10 +239,12 @@ static void conn_close_with(sc_conn *c, int code, const char *reason)
     outq_close(c->q, code, reason);
 }
 
-/* [jr, ref, topic, "phx_reply", {"status":..,"response":..}] with the raw tokens of m. */
-static void reply_raw(sc_conn *c, sc_span jr, sc_span ref, sc_span topic, int ok,
-                      const cJSON *response)
+/* [jr, ref, topic, "phx_reply", {"status":..,"response":..}] with the raw tokens of a
+ * message (NULL when out of memory). */
+static sc_frame *reply_frame(sc_span jr, sc_span ref, sc_span topic, int ok,
+                             const cJSON *response)
 {
+    sc_frame *f = NULL;
     sbuf p = {0};
     sbuf_puts(&p, ok ? "{\"status\":\"ok\",\"response\":" : "{\"status\":\"error\",\"response\":");
     if (response != NULL)
@@ -235,14 +252,20 @@ static void reply_raw(sc_conn *c, sc_span jr, sc_span ref, sc_span topic, int ok
     else
         sbuf_puts(&p, "{}");
     sbuf_puts(&p, "}");
-    if (!p.oom) {
-        sc_frame *f = build_frame(jr.n ? jr.p : "null", jr.n ? jr.n : 4, ref.n ? ref.p : "null",
-                                  ref.n ? ref.n : 4, topic.n ? topic.p : "null",
-                                  topic.n ? topic.n : 4, "phx_reply", p.data, p.len);
-        conn_send(c, f, 0);
-        frame_unref(f);
-    }
+    if (!p.oom)
+        f = build_frame(jr.n ? jr.p : "null", jr.n ? jr.n : 4, ref.n ? ref.p : "null",
+                        ref.n ? ref.n : 4, topic.n ? topic.p : "null", topic.n ? topic.n : 4,
+                        "phx_reply", p.data, p.len);
     sbuf_free(&p);
+    return f;
+}
+
+static void reply_raw(sc_conn *c, sc_span jr, sc_span ref, sc_span topic, int ok,
+                      const cJSON *response)
+{
+    sc_frame *f = reply_frame(jr, ref, topic, ok, response);
+    conn_send(c, f, 0);
+    frame_unref(f);
 }
 
 static void reply(sc_conn *c, const sc_msg *m, int ok, const cJSON *response)
@@ -296,6 +319,7 @@ sc_conn *sc_conn_new(sc_server *s, const cJSON *params, const char *token,
         return NULL;
     }
     outq_set_resync(c->q, conn_resync, c);
+    atomic_init(&c->refs, 1);
     c->tokens = s->cfg.max_events_per_sec;
     c->refill_ms = sc_clock_ms();
     pthread_mutex_lock(&s->reg_mu);
@@ -360,8 +384,10 @@ static void conn_remove_chan(sc_conn *c, sc_chan *ch)
 
 static void chan_free(sc_chan *ch)
 {
-    for (int i = 0; i < SC_OUTCOMES_KEPT; i++)
-        cJSON_Delete(ch->sess.outcomes[i].response);
+    if (ch->sess != NULL) {
+        sess_release(ch->conn->srv, ch->sess);
+        sess_unref(ch->sess);
+    }
     free(ch->topic);
     free(ch->jr);
     free(ch);
@@ -403,24 +429,34 @@ static void conn_resync(void *user, const uint64_t *tags, size_t n)
 static void chan_leave(sc_conn *c, sc_chan *ch, const char *reason)
 {
     conn_remove_chan(c, ch);
+    sc_server *s = c->srv;
     sc_inst *in = ch->inst;
+    sc_sess *ss = ch->sess;
     pthread_mutex_lock(&in->mu);
     inst_unsubscribe(in, ch);
+    sc_store_batch *b = s->cfg.store != NULL ? sc_store_batch_new() : NULL;
     if (!in->dead && in->pl->h.leave != NULL) {
         sc_ctx ctx;
-        ctx_init(&ctx, c->srv, in->pl, in, ch, SC_CTX_LEAVE);
+        ctx_init(&ctx, s, in->pl, in, ch, SC_CTX_LEAVE);
+        ctx.batch = b;
         in->pl->h.leave(&ctx, reason);
-        if (in->scope == SC_SCOPE_TOPIC)
-            inst_publish(in, &ctx);
+        inst_publish(in, &ctx); /* a per-connection state outlives it with its session */
         ctx_release(&ctx);
     }
-    if (in->scope == SC_SCOPE_CONNECTION)
-        inst_kill(in);
+    if (ss->attached == ch)
+        ss->attached = NULL;
+    /* A per-connection state nobody holds does not tick until its session resumes. */
+    if (in->scope == SC_SCOPE_CONNECTION && in->n_subs == 0)
+        timers_cancel_inst(in);
+    if (b != NULL) {
+        sess_touch_item(s, b, ss); /* last seen: now (the expiry clock starts) */
+        store_submit(s, b, NULL, NULL);
+    }
     pthread_mutex_unlock(&in->mu);
     outq_forget(c->q, ch->id);
     inst_unref(in);
-    atomic_fetch_add(&c->srv->m.leaves_total, 1);
-    chan_free(ch);
+    atomic_fetch_add(&s->m.leaves_total, 1);
+    chan_free(ch); /* releases the session */
 }
 
 void sc_conn_close(sc_conn *c)
@@ -441,6 +477,16 @@ void sc_conn_close(sc_conn *c)
     s->n_conns--;
     pthread_mutex_unlock(&s->reg_mu);
     outq_shutdown(c->q);
+    conn_unref(c);
+}
+
+void conn_ref(sc_conn *c) { atomic_fetch_add(&c->refs, 1); }
+
+/* The last reference frees: sc_conn_close's, or a durable reply's committed after it. */
+void conn_unref(sc_conn *c)
+{
+    if (atomic_fetch_sub(&c->refs, 1) != 1)
+        return;
     outq_free(c->q);
     cJSON_Delete(c->params);
     free(c->token);
@@ -451,6 +497,80 @@ void sc_conn_close(sc_conn *c)
 }
 
 /* ---- join / leave ------------------------------------------------------------------------------ */
+
+/* Integral JSON numbers that a JS client can send exactly. */
+static int as_u53(const cJSON *v, uint64_t *out)
+{
+    if (!cJSON_IsNumber(v))
+        return 0;
+    double d = v->valuedouble;
+    if (!(d >= 0 && d <= 9007199254740992.0) || d != (double)(uint64_t)d)
+        return 0;
+    *out = (uint64_t)d;
+    return 1;
+}
+
+/* The instance a join attaches to, locked, with one reference for the caller; NULL when it
+ * cannot be had (*why says what). A per-topic state is loaded from the store the first
+ * time; a resumed per-connection session brings its own. */
+static sc_inst *join_inst(sc_server *s, sc_plugin *pl, const char *topic, sc_sess *ss,
+                          int resumed, const char **why)
+{
+    sc_inst *in = NULL;
+    *why = "cannot create the state";
+    if (pl->h.scope == SC_SCOPE_CONNECTION) {
+        if (resumed) {
+            in = ss->inst;
+            inst_ref(in);
+            pthread_mutex_lock(&in->mu);
+        } else {
+            in = inst_new_private(s, pl, topic);
+            if (in == NULL)
+                return NULL;
+            pthread_mutex_lock(&in->mu);
+            if (s->cfg.store != NULL && inst_set_store_key(in, ss->state_key, 1) != 0) {
+                inst_kill(in);
+                pthread_mutex_unlock(&in->mu);
+                inst_unref(in);
+                return NULL;
+            }
+            inst_ref(in);
+            ss->inst = in; /* the session owns the state from now on */
+        }
+        if (in->dead) {
+            pthread_mutex_unlock(&in->mu);
+            inst_unref(in);
+            return NULL;
+        }
+        return in;
+    }
+    for (int attempt = 0; attempt < 8 && in == NULL; attempt++) {
+        in = inst_get_shared(s, pl, topic);
+        if (in == NULL)
+            return NULL;
+        pthread_mutex_lock(&in->mu);
+        if (in->dead) { /* a concurrent creating join failed: try again */
+            pthread_mutex_unlock(&in->mu);
+            inst_unref(in);
+            in = NULL;
+        }
+    }
+    if (in == NULL || s->cfg.store == NULL || in->store_key != NULL)
+        return in;
+    int loaded = inst_set_store_key(in, ss->state_key, 0) == 0 ? inst_load(in, ss->state_key) : -1;
+    if (loaded < 0) {
+        free(in->store_key);
+        in->store_key = NULL;
+        inst_kill(in);
+        pthread_mutex_unlock(&in->mu);
+        inst_unref(in);
+        *why = "the stored state cannot be read";
+        return NULL;
+    }
+    if (loaded == 1)
+        in->created = 1;
+    return in;
+}
 
 static void do_join(sc_conn *c, const sc_msg *m)
 {
@@ -488,8 +608,7 @@ static void do_join(sc_conn *c, const sc_msg *m)
     }
     sc_chan *ch = calloc(1, sizeof *ch);
     if (ch == NULL || (ch->topic = strdup(topic)) == NULL ||
-        (ch->jr = strndup(m->ref.n ? m->ref.p : "null", m->ref.n ? m->ref.n : 4)) == NULL ||
-        sc_random_hex(ch->sess.id, 16) != 0 || sc_random_hex(ch->sess.client_id, 8) != 0) {
+        (ch->jr = strndup(m->ref.n ? m->ref.p : "null", m->ref.n ? m->ref.n : 4)) == NULL) {
         if (ch != NULL)
             chan_free(ch);
         refuse(c, m, "handler error", "out of memory");
@@ -500,29 +619,30 @@ static void do_join(sc_conn *c, const sc_msg *m)
     ch->dialect = (c->sc_mount || pl->h.dialect == SC_DIALECT_STATECHANNEL)
                       ? SC_DIALECT_STATECHANNEL
                       : SC_DIALECT_LIVESTATE;
-    if (conn_add_chan(c, ch) != 0) {
+
+    /* Resume (PROTOCOL.md section 4): a known session of this topic, else a fresh one. */
+    const cJSON *resume = cJSON_GetObjectItemCaseSensitive(m->payload, "_sc");
+    const cJSON *jsid = cJSON_GetObjectItemCaseSensitive(resume, "session");
+    uint64_t since = 0;
+    int has_since = as_u53(cJSON_GetObjectItemCaseSensitive(resume, "version"), &since);
+    int resumed = 0;
+    if (cJSON_IsString(jsid))
+        resumed = (ch->sess = sess_resume(s, jsid->valuestring, topic, pl->h.scope, pl)) != NULL;
+    if (ch->sess == NULL)
+        ch->sess = sess_new(s, topic, pl->h.scope);
+    if (ch->sess == NULL || conn_add_chan(c, ch) != 0) {
         chan_free(ch);
         refuse(c, m, "handler error", "out of memory");
         return;
     }
+    sc_sess *ss = ch->sess;
 
-    sc_inst *in = NULL;
-    for (int attempt = 0; attempt < 8 && in == NULL; attempt++) {
-        in = pl->h.scope == SC_SCOPE_CONNECTION ? inst_new_private(s, pl, topic)
-                                                : inst_get_shared(s, pl, topic);
-        if (in == NULL)
-            break;
-        pthread_mutex_lock(&in->mu);
-        if (in->dead) { /* a concurrent creating join failed: try again */
-            pthread_mutex_unlock(&in->mu);
-            inst_unref(in);
-            in = NULL;
-        }
-    }
+    const char *why;
+    sc_inst *in = join_inst(s, pl, topic, ss, resumed, &why);
     if (in == NULL) {
         conn_remove_chan(c, ch);
         chan_free(ch);
-        refuse(c, m, "handler error", "cannot create the state");
+        refuse(c, m, "handler error", why);
         return;
     }
 
@@ -560,17 +680,23 @@ static void do_join(sc_conn *c, const sc_msg *m)
     }
     if (ctx.is_new)
         in->created = 1;
+    /* The session row first, then what the join changed, in one batch. */
+    if (s->cfg.store != NULL && (ctx.batch = sc_store_batch_new()) != NULL)
+        sess_touch_item(s, ctx.batch, ss);
     /* Changes of the join (a new state, presence) go to the other subscribers first; this
      * client's own pushes follow its reply. */
     cJSON *own_pushes = ctx.pushes;
     ctx.pushes = NULL;
     inst_publish(in, &ctx);
     ctx.pushes = own_pushes;
+    store_submit(s, ctx.batch, NULL, NULL);
+    ctx.batch = NULL;
     ch->inst = in;
+    ss->attached = ch; /* a resume takes the session over from an older channel */
     inst_subscribe(in, ch);
 
     cJSON *resp = cJSON_CreateObject();
-    cJSON_AddStringToObject(resp, "session", ch->sess.id);
+    cJSON_AddStringToObject(resp, "session", ss->id);
     cJSON_AddNumberToObject(resp, "version", (double)in->version);
     reply(c, m, 1, resp);
     cJSON_Delete(resp);
@@ -583,9 +709,11 @@ static void do_join(sc_conn *c, const sc_msg *m)
             frame_unref(f);
         }
     }
-    sc_frame *f = inst_state_frame(in, ch);
-    conn_send(c, f, ch->id);
-    frame_unref(f);
+    if (!(resumed && has_since && inst_catch_up(in, ch, since))) {
+        sc_frame *f = inst_state_frame(in, ch);
+        conn_send(c, f, ch->id);
+        frame_unref(f);
+    }
     pthread_mutex_unlock(&in->mu);
     ctx_release(&ctx);
     atomic_fetch_add(&s->m.joins_ok, 1);
@@ -610,17 +738,18 @@ static void do_leave(sc_conn *c, sc_chan *ch, const sc_msg *m)
 
 typedef enum ev_mode { EV_LVS, EV_SCMSG, EV_OP } ev_mode;
 
-/* Runs the handler's event callback under the instance lock and publishes. Returns 1 when the
- * event was accepted; *response receives the reply's response (owned by the caller). */
-static int run_event(sc_conn *c, sc_chan *ch, const char *name, const cJSON *payload,
-                     ev_mode mode, int64_t base, uint64_t op, cJSON **response, char *reason_out,
-                     size_t reason_cap)
+/* Runs the handler's event callback (the instance lock held) and publishes, into batch when
+ * not NULL. Returns 1 when the event was accepted; *response receives the reply's response
+ * (owned by the caller). */
+static int run_event_locked(sc_conn *c, sc_chan *ch, const char *name, const cJSON *payload,
+                            ev_mode mode, int64_t base, uint64_t op, cJSON **response,
+                            char *reason_out, size_t reason_cap, sc_store_batch *batch)
 {
     sc_server *s = c->srv;
     sc_inst *in = ch->inst;
-    pthread_mutex_lock(&in->mu);
     sc_ctx ctx;
     ctx_init(&ctx, s, in->pl, in, ch, SC_CTX_EVENT);
+    ctx.batch = batch;
     ctx.wants_reply = 1;
     ctx.base = base;
     int rc;
@@ -671,8 +800,17 @@ static int run_event(sc_conn *c, sc_chan *ch, const char *name, const cJSON *pay
         conn_send(c, f, 0);
         frame_unref(f);
     }
-    pthread_mutex_unlock(&in->mu);
     ctx_release(&ctx);
+    return ok;
+}
+
+static int run_event(sc_conn *c, sc_chan *ch, const char *name, const cJSON *payload,
+                     ev_mode mode, cJSON **response, char *reason_out, size_t reason_cap)
+{
+    pthread_mutex_lock(&ch->inst->mu);
+    int ok = run_event_locked(c, ch, name, payload, mode, -1, 0, response, reason_out,
+                              reason_cap, NULL);
+    pthread_mutex_unlock(&ch->inst->mu);
     return ok;
 }
 
@@ -681,22 +819,11 @@ static void do_event(sc_conn *c, sc_chan *ch, const sc_msg *m, const char *name,
 {
     cJSON *resp = NULL;
     char reason[64];
-    int ok = run_event(c, ch, name, payload, mode, -1, 0, &resp, reason, sizeof reason);
+    int ok = run_event(c, ch, name, payload, mode, &resp, reason, sizeof reason);
     reply(c, m, ok, resp);
     cJSON_Delete(resp);
 }
 
-/* Integral JSON numbers that a JS client can send exactly. */
-static int as_u53(const cJSON *v, uint64_t *out)
-{
-    if (!cJSON_IsNumber(v))
-        return 0;
-    double d = v->valuedouble;
-    if (!(d >= 0 && d <= 9007199254740992.0) || d != (double)(uint64_t)d)
-        return 0;
-    *out = (uint64_t)d;
-    return 1;
-}
 
 static void do_op(sc_conn *c, sc_chan *ch, const sc_msg *m)
 {
@@ -719,7 +846,24 @@ static void do_op(sc_conn *c, sc_chan *ch, const sc_msg *m)
         cJSON_Delete(r);
         return;
     }
-    sc_session *ss = &ch->sess;
+    sc_server *s = c->srv;
+    sc_inst *in = ch->inst;
+    sc_sess *ss = ch->sess;
+    int durable = s->cfg.store != NULL && s->cfg.durable;
+    /* The session's numbering is guarded by its instance's lock: every channel joined with
+     * the session is joined to this instance. */
+    pthread_mutex_lock(&in->mu);
+    if (ss->attached != ch) {
+        pthread_mutex_unlock(&in->mu);
+        metrics_refusal(&s->m, "session_moved");
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddNumberToObject(r, "op", (double)op);
+        cJSON_AddStringToObject(r, "reason", "session_moved");
+        cJSON_AddStringToObject(r, "message", "a newer join resumed this session");
+        reply(c, m, 0, r);
+        cJSON_Delete(r);
+        return;
+    }
     if (op <= ss->last_op) {
         sc_outcome *o = &ss->outcomes[op % SC_OUTCOMES_KEPT];
         cJSON *r;
@@ -733,16 +877,26 @@ static void do_op(sc_conn *c, sc_chan *ch, const sc_msg *m)
             cJSON_AddStringToObject(r, "outcome", "unknown");
         }
         cJSON_AddBoolToObject(r, "duplicate", 1);
-        reply(c, m, ok, r);
+        sc_frame *f = reply_frame(m->jr, m->ref, m->topic_raw, ok, r);
         cJSON_Delete(r);
+        /* Durable: the original may still be committing; an empty batch completes after it,
+         * so a duplicate is never acknowledged before the op itself is on disk. */
+        if (durable)
+            store_submit(s, sc_store_batch_new(), c, f);
+        else
+            conn_send(c, f, 0);
+        frame_unref(f);
+        pthread_mutex_unlock(&in->mu);
         return;
     }
     if (op > ss->last_op + 1) {
-        metrics_refusal(&c->srv->m, "op_gap");
+        uint64_t expected = ss->last_op + 1;
+        pthread_mutex_unlock(&in->mu);
+        metrics_refusal(&s->m, "op_gap");
         cJSON *r = cJSON_CreateObject();
         cJSON_AddNumberToObject(r, "op", (double)op);
         cJSON_AddStringToObject(r, "reason", "op_gap");
-        cJSON_AddNumberToObject(r, "expected", (double)(ss->last_op + 1));
+        cJSON_AddNumberToObject(r, "expected", (double)expected);
         reply(c, m, 0, r);
         cJSON_Delete(r);
         return;
@@ -753,8 +907,10 @@ static void do_op(sc_conn *c, sc_chan *ch, const sc_msg *m)
         inner = empty = cJSON_CreateObject();
     cJSON *resp = NULL;
     char reason[64];
-    int ok = run_event(c, ch, jname->valuestring, inner, EV_OP,
-                       jbase != NULL ? (int64_t)base : -1, op, &resp, reason, sizeof reason);
+    sc_store_batch *b = s->cfg.store != NULL ? sc_store_batch_new() : NULL;
+    int ok = run_event_locked(c, ch, jname->valuestring, inner, EV_OP,
+                              jbase != NULL ? (int64_t)base : -1, op, &resp, reason,
+                              sizeof reason, b);
     cJSON_Delete(empty);
     ss->last_op = op;
     sc_outcome *o = &ss->outcomes[op % SC_OUTCOMES_KEPT];
@@ -762,7 +918,26 @@ static void do_op(sc_conn *c, sc_chan *ch, const sc_msg *m)
     o->op = op;
     o->ok = ok;
     o->response = resp ? cJSON_Duplicate(resp, 1) : NULL;
-    reply(c, m, ok, resp);
+    sc_frame *f = reply_frame(m->jr, m->ref, m->topic_raw, ok, resp);
+    if (b != NULL) {
+        /* The op's number and outcome commit with its effect (PROTOCOL.md section 4). */
+        sbuf body = {0};
+        sbuf_put_json(&body, resp);
+        if (body.oom || sc_store_batch_outcome(b, ss->id, op, ok, in->version, body.data,
+                                               body.len) != SC_STORE_OK)
+            store_fail_stop("out of memory for an op outcome");
+        sbuf_free(&body);
+    } else if (s->cfg.store != NULL) {
+        store_fail_stop("out of memory for a batch");
+    }
+    if (durable) {
+        store_submit(s, b, c, f);
+    } else {
+        conn_send(c, f, 0);
+        store_submit(s, b, NULL, NULL);
+    }
+    frame_unref(f);
+    pthread_mutex_unlock(&in->mu);
     cJSON_Delete(resp);
 }
 

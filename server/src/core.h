@@ -67,6 +67,12 @@
 /* Published patch frames kept per state (for resume and catch-up without re-diffing). */
 #define SC_PATCH_RING 64
 
+/* Sessions not held by any channel are forgotten (memory and store) after this long idle
+ * (PROTOCOL.md section 4: "configurable, default 24 h"). */
+#define SC_DEFAULT_SESSION_TTL_MS (24LL * 3600 * 1000)
+
+struct sc_store;
+
 typedef struct sc_config {
     const char *handlers_dir;  /* load every *.so here; NULL: no plugins */
     size_t max_message;        /* bytes */
@@ -79,6 +85,10 @@ typedef struct sc_config {
     size_t queue_bytes;        /* outbound budget per socket */
     size_t queue_frames;
     int writer_threads;        /* 0: queues are drained by the caller (tests) */
+    struct sc_store *store;    /* borrowed (closed by the caller after sc_server_free); NULL:
+                                  states and sessions live in memory only */
+    int durable;               /* with a store: an sc:event ok waits for its commit */
+    int64_t session_ttl_ms;    /* idle sessions expire after this long */
 } sc_config;
 
 void sc_config_defaults(sc_config *c);

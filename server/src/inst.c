@@ -8,6 +8,12 @@
  * else, O(subscribers) pointer pushes. A refused callback restores the live tree from the
  * shadow (one O(state) copy, only on failure). The last SC_PATCH_RING patch frames are kept
  * for resume and catch-up.
+ *
+ * Persistence: a persisted instance (store_key set) adds each published version to the
+ * publisher's store batch: the patch text already serialized for the frames (O(patch)), or a
+ * snapshot when the state is new, replaced or was just restored (O(state), rare). A resume
+ * (inst_catch_up) sends the versions a client missed from the ring, else from the store's
+ * log, when they add up to less than the full state.
  */
 #include "internal.h"
 
@@ -121,6 +127,7 @@ void inst_unref(sc_inst *in)
     for (int i = 0; i < SC_PATCH_RING; i++)
         frame_unref(in->ring[i]);
     free(in->state_json);
+    free(in->store_key);
     free(in->subs);
     free(in->topic);
     pthread_mutex_destroy(&in->mu);
@@ -231,20 +238,28 @@ void inst_restore(sc_inst *in)
 
 static const char *state_event(sc_dialect d) { return d == SC_DIALECT_STATECHANNEL ? "set_state" : "state:change"; }
 
-sc_frame *inst_state_frame(sc_inst *in, sc_chan *ch)
+/* The cached serialization of the shadow at the current version; -1 when out of memory. */
+static int state_json(sc_inst *in)
 {
     if (in->state_json == NULL || in->state_json_ver != in->version) {
         sbuf b = {0};
         sbuf_put_json(&b, in->shadow ? in->shadow : in->live);
         if (b.oom) {
             sbuf_free(&b);
-            return NULL;
+            return -1;
         }
         free(in->state_json);
         in->state_json = b.data;
         in->state_json_len = b.len;
         in->state_json_ver = in->version;
     }
+    return 0;
+}
+
+sc_frame *inst_state_frame(sc_inst *in, sc_chan *ch)
+{
+    if (state_json(in) != 0)
+        return NULL;
     sbuf p = {0};
     sbuf_reserve(&p, in->state_json_len + 48);
     sbuf_puts(&p, "{\"state\":");
@@ -301,14 +316,15 @@ static void send_pushes(sc_inst *in, sc_ctx *ctx)
     }
 }
 
-static sc_frame *patch_frame(sc_inst *in, const char *jr, sc_dialect d, const sbuf *patch)
+static sc_frame *patch_frame_at(sc_inst *in, const char *jr, sc_dialect d, const char *patch,
+                                size_t patch_len, uint64_t version)
 {
     sbuf p = {0};
-    sbuf_reserve(&p, patch->len + 48);
+    sbuf_reserve(&p, patch_len + 48);
     sbuf_puts(&p, d == SC_DIALECT_STATECHANNEL ? "{\"diff\":" : "{\"patch\":");
-    sbuf_put(&p, patch->data, patch->len);
+    sbuf_put(&p, patch, patch_len);
     sbuf_puts(&p, ",\"version\":");
-    sbuf_put_u64(&p, in->version);
+    sbuf_put_u64(&p, version);
     sbuf_puts(&p, "}");
     sc_frame *f = p.oom ? NULL
                         : msg_frame(jr, strlen(jr), "null", 4, in->topic,
@@ -316,6 +332,38 @@ static sc_frame *patch_frame(sc_inst *in, const char *jr, sc_dialect d, const sb
                                     p.data, p.len);
     sbuf_free(&p);
     return f;
+}
+
+static sc_frame *patch_frame(sc_inst *in, const char *jr, sc_dialect d, const sbuf *patch)
+{
+    return patch_frame_at(in, jr, d, patch->data, patch->len, in->version);
+}
+
+/* Adds the version just published to the store: the patch (pj), or a snapshot when pj is
+ * NULL or the store does not hold the state yet. Submits it unless the caller collects the
+ * batch (ctx->batch). */
+static void persist(sc_inst *in, sc_ctx *ctx, const sbuf *pj)
+{
+    sc_server *s = in->srv;
+    if (in->store_key == NULL || s->cfg.store == NULL)
+        return;
+    sc_store_batch *b = ctx->batch != NULL ? ctx->batch : sc_store_batch_new();
+    if (b == NULL) {
+        in->stored = 0; /* the next version goes as a snapshot, which may skip versions */
+        return;
+    }
+    /* An item that cannot be added (out of memory) leaves a hole the store would refuse:
+     * the next version then goes as a snapshot, which may skip versions. */
+    if (pj != NULL && in->stored) {
+        if (sc_store_batch_patch(b, in->store_key, in->version, pj->data, pj->len) != SC_STORE_OK)
+            in->stored = 0;
+    } else {
+        in->stored = state_json(in) == 0 &&
+                     sc_store_batch_snapshot(b, in->store_key, in->topic, in->owner, in->version,
+                                             in->state_json, in->state_json_len) == SC_STORE_OK;
+    }
+    if (ctx->batch == NULL)
+        store_submit(s, b, NULL, NULL);
 }
 
 int inst_publish(sc_inst *in, sc_ctx *ctx)
@@ -326,6 +374,21 @@ int inst_publish(sc_inst *in, sc_ctx *ctx)
     cJSON *patch = NULL;
     int full = 0;
     if (in->shadow == NULL) {
+        full = 1;
+    } else if (in->restored) {
+        /* The first change since a restart: a full state past every version a client may
+         * hold from before (SC_RESTART_VERSION_GAP); unchanged, nothing is published. */
+        sc_patch_error err;
+        cJSON *d = NULL;
+        if (sc_diff(in->shadow, in->live, NULL, &d, &err) == SC_PATCH_OK &&
+            cJSON_GetArraySize(d) == 0 && (ctx->emitted == NULL ||
+                                           cJSON_GetArraySize(ctx->emitted) == 0)) {
+            cJSON_Delete(d);
+            return 0;
+        }
+        cJSON_Delete(d);
+        in->restored = 0;
+        in->version += SC_RESTART_VERSION_GAP - 1;
         full = 1;
     } else if (ctx->emitted != NULL && !ctx->replaced) {
         /* Explicit ops: already applied to live by sc_emit_patch; trust them, no diff. */
@@ -378,6 +441,7 @@ int inst_publish(sc_inst *in, sc_ctx *ctx)
     atomic_fetch_add(&s->m.patches_published, 1);
 
     if (full) {
+        persist(in, ctx, NULL);
         for (size_t i = 0; i < in->n_subs; i++) {
             sc_frame *f = inst_state_frame(in, in->subs[i]);
             if (f != NULL) {
@@ -393,8 +457,10 @@ int inst_publish(sc_inst *in, sc_ctx *ctx)
     cJSON_Delete(patch);
     if (pj.oom) {
         sbuf_free(&pj);
+        in->stored = 0; /* the store gets a snapshot next time: it cannot skip a version */
         return 1;
     }
+    persist(in, ctx, &pj);
     sc_frame *shared[2] = {NULL, NULL}; /* per dialect, join_ref null (per-topic states) */
     for (size_t i = 0; i < in->n_subs; i++) {
         sc_chan *ch = in->subs[i];
@@ -412,9 +478,12 @@ int inst_publish(sc_inst *in, sc_ctx *ctx)
             frame_unref(f);
         }
     }
-    if (in->scope == SC_SCOPE_TOPIC) {
-        if (shared[SC_DIALECT_LIVESTATE] == NULL)
+    {
+        /* Kept for resumes, join_ref null, so any channel of the state can be sent it. */
+        if (in->scope != SC_SCOPE_TOPIC || shared[SC_DIALECT_LIVESTATE] == NULL) {
+            frame_unref(shared[SC_DIALECT_LIVESTATE]);
             shared[SC_DIALECT_LIVESTATE] = patch_frame(in, "null", SC_DIALECT_LIVESTATE, &pj);
+        }
         size_t slot = in->version % SC_PATCH_RING;
         frame_unref(in->ring[slot]);
         in->ring[slot] = shared[SC_DIALECT_LIVESTATE];
@@ -424,5 +493,106 @@ int inst_publish(sc_inst *in, sc_ctx *ctx)
     frame_unref(shared[0]);
     frame_unref(shared[1]);
     sbuf_free(&pj);
+    return 1;
+}
+
+/* ---- persistence: load, key, resume --------------------------------------------------------- */
+
+static int on_loaded(void *user, const sc_store_state_rec *rec)
+{
+    sc_inst *in = user;
+    cJSON *live = cJSON_ParseWithLength(rec->json, rec->json_len);
+    cJSON *shadow = live ? cJSON_Duplicate(live, 1) : NULL;
+    if (shadow == NULL) {
+        cJSON_Delete(live);
+        return 1;
+    }
+    cJSON_Delete(in->live);
+    cJSON_Delete(in->shadow);
+    in->live = live;
+    in->shadow = shadow;
+    in->version = rec->version;
+    return 0;
+}
+
+int inst_load(sc_inst *in, const char *key)
+{
+    sc_store_error e;
+    in->load_tried = 1;
+    sc_store_status st = sc_store_load_state(in->srv->cfg.store, key, on_loaded, in, &e);
+    if (st == SC_STORE_ENOTFOUND)
+        return 0;
+    if (st != SC_STORE_OK) {
+        sc_logf("error", "store: loading %s: %s", key,
+                st == SC_STORE_ESTOPPED ? "out of memory or unreadable JSON" : e.message);
+        return -1;
+    }
+    in->stored = 1;
+    in->restored = in->version > 0;
+    return 1;
+}
+
+int inst_set_store_key(sc_inst *in, const char *key, int per_connection)
+{
+    if (in->store_key != NULL)
+        return 0;
+    in->store_key = strdup(key);
+    if (in->store_key == NULL)
+        return -1;
+    in->owner = per_connection ? in->store_key + 2 : NULL; /* "c:<session id>" */
+    return 0;
+}
+
+/* Queues the patch frames since+1 .. the current version on ch from the ring (all of them
+ * must be there) or, for the older ones, from the store's log. */
+int inst_catch_up(sc_inst *in, sc_chan *ch, uint64_t since)
+{
+    if (since == in->version)
+        return 1;
+    if (since > in->version || ch->dialect != SC_DIALECT_LIVESTATE || state_json(in) != 0)
+        return 0;
+    size_t limit = in->state_json_len; /* PROTOCOL.md 4: patches only when smaller */
+    /* The oldest version from which the ring holds every later one. */
+    uint64_t first = in->version + 1, ring_bytes = 0;
+    while (first - 1 > since && in->version - (first - 1) < SC_PATCH_RING) {
+        size_t slot = (first - 1) % SC_PATCH_RING;
+        if (in->ring[slot] == NULL || in->ring_ver[slot] != first - 1)
+            break;
+        ring_bytes += frame_payload_len(in->ring[slot]);
+        first--;
+    }
+    if (ring_bytes >= limit)
+        return 0;
+    sc_store_log *log = NULL;
+    if (first > since + 1) {
+        if (in->store_key == NULL || in->srv->cfg.store == NULL)
+            return 0;
+        sc_store_error e;
+        sc_store_status st = sc_store_read_log(in->srv->cfg.store, in->store_key, since,
+                                               limit - ring_bytes, &log, &e);
+        if (st != SC_STORE_OK || log->version + 1 < first) {
+            sc_store_log_free(log);
+            return 0; /* trimmed, too big, or not committed yet and gone from the ring */
+        }
+    }
+    size_t n_store = 0;
+    if (log != NULL) {
+        for (size_t i = 0; i < log->n && log->frames[i].version < first; i++) {
+            const sc_store_frame *fr = &log->frames[i];
+            sc_frame *f = patch_frame_at(in, "null", SC_DIALECT_LIVESTATE, fr->patch, fr->len,
+                                         fr->version);
+            if (f == NULL) {
+                sc_store_log_free(log);
+                return 0; /* the full state that follows supersedes what was queued */
+            }
+            chan_send(ch, f, ch->id);
+            frame_unref(f);
+            n_store++;
+        }
+        sc_store_log_free(log);
+    }
+    for (uint64_t v = first; v <= in->version; v++)
+        chan_send(ch, in->ring[v % SC_PATCH_RING], ch->id);
+    atomic_fetch_add(&in->srv->m.patch_frames_sent, n_store + (in->version + 1 - first));
     return 1;
 }

@@ -11,13 +11,18 @@
  *              timer/dispatch threads while they call into it. `dead` marks it unusable.
  *   sc_conn    one WebSocket: created by the transport, freed by sc_conn_close().
  *   sc_chan    one joined topic on one connection (the "channel instance"): join -> leave.
- *   sc_session the client's hold on the state through that channel (ids, op numbering,
- *              outcomes); lives with the channel for now (the store will persist it).
+ *   sc_sess    a session: the client's hold on one topic (id, op numbering, last outcomes,
+ *              and for SC_SCOPE_CONNECTION the state it owns). Reference-counted: the session
+ *              table and every channel joined with it. Outlives its channels (a resume
+ *              reattaches it) until it expires; with a store it is also persisted (sess.c).
  *
  * Locks, in the only order they may nest:
  *   conn->mu  ->  inst->mu  ->  srv->reg_mu | srv->timer_mu | srv->info_mu | srv->metric_mu
+ *             |   srv->sess_mu  ->  the store's queue (sc_store_submit may wait for room)
  *             ->  outq's queue mutex (leaf).
- * No socket write ever happens under any of them (writers run unlocked).
+ * No socket write ever happens under any of them (writers run unlocked). Store completions
+ * run on the store thread and take only outq mutexes: a submitter waiting for room in the
+ * store's queue while holding inst->mu can therefore never deadlock with them.
  */
 #ifndef SC_SERVER_INTERNAL_H
 #define SC_SERVER_INTERNAL_H
@@ -31,6 +36,7 @@
 #include "frame.h"
 #include "outq.h"
 #include "statechannel/handler.h"
+#include "store.h"
 #include "util.h"
 
 /* Registry hash buckets: topics are hashed to chains; 4096 keeps chains short for tens of
@@ -68,12 +74,40 @@ typedef struct sc_outcome {
     cJSON *response; /* the reply's response, without "duplicate" */
 } sc_outcome;
 
-typedef struct sc_session {
-    char id[33];        /* 128 random bits, hex: the resume credential */
-    char client_id[17]; /* 64 random bits, hex: sc_client_id(), safe to show to others */
-    uint64_t last_op;   /* last applied sc:event op (0: none) */
+/* Session ids: "<secret>-<client>", the secret 128 random bits from the OS (the resume
+ * credential, PROTOCOL.md section 4), the client id 64 random bits (sc_client_id(), safe to
+ * show to others). Keeping the client id inside the id keeps it stable across restarts
+ * without another column in the store. */
+#define SC_SESSION_SECRET_BYTES 16
+#define SC_CLIENT_ID_BYTES 8
+#define SC_SESSION_ID_LEN (2 * SC_SESSION_SECRET_BYTES + 1 + 2 * SC_CLIENT_ID_BYTES)
+/* Session table buckets: tens of thousands of sessions keep chains short. */
+#define SC_SESS_BUCKETS 8192
+/* A state loaded from the store jumps its version by this much at its first change after a
+ * restart. Clients may hold versions that were published but never committed (kill -9
+ * between publish and commit); numbering past every such version means no client can
+ * mistake a new version for one it holds. Versions in flight per state are bounded by the
+ * store's queue (4096 batches by default), far below the gap. */
+#define SC_RESTART_VERSION_GAP 65536
+
+typedef struct sc_sess {
+    char id[SC_SESSION_ID_LEN + 1];
+    const char *client_id; /* inside id, after the '-' */
+    char *topic;           /* owned */
+    char *state_key;       /* the store's key of its state: "t:<topic>" or "c:<id>" (owned) */
+    sc_scope scope;
+    sc_inst *inst;         /* SC_SCOPE_CONNECTION: the state it owns (one reference) */
+    atomic_int refs;
+    /* guarded by srv->sess_mu */
+    int holders;           /* channels joined with it (0: detached, may expire) */
+    int expired;           /* removed from the table: a join must not take it */
+    int64_t last_seen_ms;  /* wall clock, when it was last held */
+    struct sc_sess *hnext;
+    /* guarded by the lock of the instance it is joined to (one per session) */
+    sc_chan *attached;     /* the channel whose ops it numbers: its latest join */
+    uint64_t last_op;      /* last applied sc:event op (0: none) */
     sc_outcome outcomes[SC_OUTCOMES_KEPT]; /* ring indexed by op % SC_OUTCOMES_KEPT */
-} sc_session;
+} sc_sess;
 
 struct sc_chan {
     struct sc_conn *conn;
@@ -83,7 +117,7 @@ struct sc_chan {
     uint64_t id;         /* unique on its connection; the outq tag of its patches */
     sc_dialect dialect;
     int subscribed;      /* in inst->subs (guarded by inst->mu) */
-    sc_session sess;
+    sc_sess *sess;       /* holds one reference */
 };
 
 typedef struct sc_timer {
@@ -104,7 +138,12 @@ struct sc_inst {
     pthread_mutex_t mu;   /* serializes every callback and every publish of this state */
     atomic_int refs;
     int dead;             /* creation failed or destroyed: callers must let go */
-    int created;          /* a join built the state */
+    int created;          /* a join built the state (or it was loaded from the store) */
+    char *store_key;      /* its key in the store, NULL when not persisted (owned) */
+    const char *owner;    /* owning session id of a persisted per-connection state, or NULL */
+    int stored;           /* a snapshot of it was submitted: patches may follow */
+    int restored;         /* loaded from the store, unchanged since (SC_RESTART_VERSION_GAP) */
+    int load_tried;       /* the store was asked for it */
     cJSON *live;          /* the tree handlers change */
     cJSON *shadow;        /* the tree as last published (what clients hold at `version`) */
     uint64_t version;
@@ -146,6 +185,7 @@ struct sc_ctx {
     cJSON *pushes_all;      /* same, for every subscriber (owned) */
     cJSON *emitted;         /* ops applied by sc_emit_patch(), not yet published (owned) */
     int replaced;           /* sc_state_set() was called */
+    sc_store_batch *batch;  /* what publishing adds its store items to (NULL: its own) */
 };
 
 typedef struct sc_metrics {
@@ -199,6 +239,13 @@ struct sc_server {
     pthread_t info_thread;
     int info_started, info_stop;
 
+    pthread_mutex_t sess_mu;         /* session table, holders, last-seen times */
+    pthread_cond_t sess_cv;          /* wakes the session sweeper */
+    sc_sess *sess_buckets[SC_SESS_BUCKETS];
+    size_t n_sess;
+    pthread_t sweep_thread;
+    int sweep_started, sweep_stop;
+
     sc_metrics m;
 };
 
@@ -218,6 +265,7 @@ struct sc_conn {
     int strikes;            /* consecutive rate-limited messages */
     uint64_t next_chan_id;
     atomic_int close_code;  /* set once a close frame is queued */
+    atomic_int refs;        /* sc_conn_close's and one per pending durable reply */
     struct sc_conn *prev, *next;
 };
 
@@ -246,6 +294,45 @@ void inst_unsubscribe(sc_inst *in, sc_chan *ch);
 sc_inst **inst_all_of_topic(sc_server *s, const char *topic, size_t *n);
 /* Destroys every instance (shutdown). */
 void inst_destroy_all(sc_server *s);
+
+/* Reads state key from the store into in (with in->mu held): live, shadow, version.
+ * Returns 1 when loaded, 0 when the store has no such state, -1 on a store error (logged). */
+int inst_load(sc_inst *in, const char *key);
+/* With in->mu held: makes in persisted under key (copied). Returns 0, -1 when out of memory. */
+int inst_set_store_key(sc_inst *in, const char *key, int per_connection);
+/* With in->mu held: brings a resuming channel from version `since` to the current one with
+ * state:patch frames (ring, then the store's log) when they are all available and smaller
+ * than the full state. Returns 1 when done (possibly nothing to send), 0 when the caller
+ * must send the full state. */
+int inst_catch_up(sc_inst *in, sc_chan *ch, uint64_t since);
+
+/* ---- sess.c -------------------------------------------------------------------------------- */
+int sess_start(sc_server *s);
+void sess_stop(sc_server *s);
+/* A new session for topic (one reference for the caller; the table holds another). */
+sc_sess *sess_new(sc_server *s, const char *topic, sc_scope scope);
+/* The session named id for topic, from memory or from the store, when it exists, has not
+ * expired and belongs to topic with that scope (one new reference), else NULL. On success
+ * it is held (holders + 1): the caller attaches it or calls sess_release(). For a
+ * per-connection session loaded from the store, its state is loaded too. */
+sc_sess *sess_resume(sc_server *s, const char *id, const char *topic, sc_scope scope,
+                     sc_plugin *pl);
+/* A channel lets go of a session it held (holders - 1; last-seen = now). */
+void sess_release(sc_server *s, sc_sess *ss);
+void sess_ref(sc_sess *ss);
+void sess_unref(sc_sess *ss);
+/* Removes every session from memory (shutdown); the store keeps them. */
+void sess_destroy_all(sc_server *s);
+/* Adds "session created or touched now" to a batch. */
+void sess_touch_item(sc_server *s, sc_store_batch *b, const sc_sess *ss);
+/* Submits a batch (takes it; NULL is a no-op). conn/frame (may be NULL): queued on the
+ * connection once the batch is committed (the durable reply). A batch that fails to commit
+ * stops the process (see sess.c). */
+void store_submit(sc_server *s, sc_store_batch *b, sc_conn *conn, sc_frame *frame);
+/* Logs what and stops the process (the fail-stop policy of sess.c). */
+_Noreturn void store_fail_stop(const char *what);
+void conn_ref(sc_conn *c);
+void conn_unref(sc_conn *c);
 
 /* ---- api.c --------------------------------------------------------------------------------- */
 void ctx_init(sc_ctx *ctx, sc_server *s, sc_plugin *pl, sc_inst *in, sc_chan *ch, sc_ctx_kind k);

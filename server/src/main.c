@@ -1,15 +1,18 @@
 /*
  * main.c -- the statechannel binary: flags, start-up checks, signals, orderly shutdown.
  *
- * Start: parse flags -> create/check the data directory -> load plugins (any rejection exits
- * 1 with the reason) -> listen. The main thread then waits in sigwait() for SIGTERM/SIGINT
+ * Start: parse flags -> create/check the data directory -> open the store (a corrupt,
+ * truncated or newer-schema database, or an unusable directory, exits 1 with the reason) ->
+ * load plugins (any rejection exits 1 with the reason) -> listen. The main thread then waits in sigwait() for SIGTERM/SIGINT
  * (every other thread has them blocked). Shutdown: refuse new sockets and joins -> queue a
  * close frame 1001 on every socket -> wait (at most SC_SHUTDOWN_GRACE_MS) for clients to
  * close -> stop civetweb (remaining sockets: handlers' leave("shutdown")) -> destroy states
- * -> plugins' fini -> exit 0.
+ * -> commit what is pending -> plugins' fini -> close the store -> exit 0.
  */
+#define _GNU_SOURCE /* mallopt */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,11 +22,17 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "store.h"
 #include "util.h"
 #include "ws.h"
 
 /* How long shutdown waits for clients to answer the 1001 close before cutting them off. */
 #define SC_SHUTDOWN_GRACE_MS 3000
+/* glibc returns freed memory above this to the kernel. Store batches are allocated on worker
+ * threads and freed on the store thread; with the default (dynamic, from 128 KiB) every
+ * shrink of an arena is an madvise with a TLB shootdown on every core, which cut the
+ * store's throughput ~10x (docs/durability.md, "Allocator finding"). */
+#define SC_MALLOC_TRIM_THRESHOLD (64 * 1024 * 1024)
 
 static void usage(FILE *f)
 {
@@ -47,11 +56,19 @@ static void usage(FILE *f)
         "  --write-timeout MS       longest a socket write may block (default %d)\n"
         "  --max-queue-bytes BYTES  outbound budget per socket (default %u)\n"
         "  --writers N              writer threads (default %d)\n"
+        "  --durable on|off         on: an sc:event is acknowledged only once committed\n"
+        "                           (fsync'd); off: at once, committed in the background (default on)\n"
+        "  --commit-window-us N     group commit: wait this long after the first pending change\n"
+        "                           (0: commit at once, grouping what arrives meanwhile; default 0)\n"
+        "  --session-ttl SEC        sessions idle this long expire (default %lld)\n"
+        "  --resume-log-versions N  patches kept per state for resumes (default 1000)\n"
+        "  --resume-log-bytes BYTES ... and at most this many bytes of them (default 10485760)\n"
         "  --help                   this text\n",
         SC_DEFAULT_MAX_MESSAGE, SC_DEFAULT_MAX_DEPTH, SC_DEFAULT_MAX_TOPICS,
         SC_DEFAULT_MAX_EVENTS_PER_SEC, SC_DEFAULT_MAX_CONNECTIONS,
         SC_DEFAULT_IDLE_TIMEOUT_MS / 1000, SC_DEFAULT_WRITE_TIMEOUT_MS,
-        (unsigned)SC_DEFAULT_QUEUE_BYTES, SC_DEFAULT_WRITERS);
+        (unsigned)SC_DEFAULT_QUEUE_BYTES, SC_DEFAULT_WRITERS,
+        (long long)(SC_DEFAULT_SESSION_TTL_MS / 1000));
 }
 
 static long long num_arg(const char *flag, const char *v, long long min, long long max)
@@ -110,6 +127,9 @@ int main(int argc, char **argv)
     wo.sc_mount = "/statechannel";
     const char *data_dir = "./data";
     cfg.handlers_dir = "build/handlers";
+    sc_store_options so;
+    sc_store_options_init(&so);
+    mallopt(M_TRIM_THRESHOLD, SC_MALLOC_TRIM_THRESHOLD);
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -117,12 +137,22 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if (i + 1 >= argc) {
+        /* --flag=value is the same as --flag value. */
+        char flag[64];
+        const char *v;
+        const char *eq = strchr(a, '=');
+        if (strncmp(a, "--", 2) == 0 && eq != NULL && (size_t)(eq - a) < sizeof flag) {
+            memcpy(flag, a, (size_t)(eq - a));
+            flag[eq - a] = '\0';
+            a = flag;
+            v = eq + 1;
+        } else if (i + 1 >= argc) {
             fprintf(stderr, "statechannel: unknown flag or missing value: %s\n", a);
             usage(stderr);
             return 2;
+        } else {
+            v = argv[++i];
         }
-        const char *v = argv[++i];
         if (strcmp(a, "--port") == 0)
             wo.port = (int)num_arg(a, v, 0, 65535);
         else if (strcmp(a, "--bind") == 0)
@@ -161,6 +191,20 @@ int main(int argc, char **argv)
             cfg.queue_bytes = (size_t)num_arg(a, v, 4096, 1LL << 34);
         else if (strcmp(a, "--writers") == 0)
             cfg.writer_threads = (int)num_arg(a, v, 1, 64);
+        else if (strcmp(a, "--durable") == 0) {
+            if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
+                fprintf(stderr, "statechannel: --durable wants on or off, got \"%s\"\n", v);
+                return 2;
+            }
+            cfg.durable = so.durable = strcmp(v, "on") == 0;
+        } else if (strcmp(a, "--commit-window-us") == 0)
+            so.commit_window_us = (uint32_t)num_arg(a, v, 0, 1000000);
+        else if (strcmp(a, "--session-ttl") == 0)
+            cfg.session_ttl_ms = so.session_ttl_ms = num_arg(a, v, 1, 365LL * 86400) * 1000;
+        else if (strcmp(a, "--resume-log-versions") == 0)
+            so.log_max_versions = (uint64_t)num_arg(a, v, 1, 1LL << 32);
+        else if (strcmp(a, "--resume-log-bytes") == 0)
+            so.log_max_bytes = (uint64_t)num_arg(a, v, 1024, 1LL << 40);
         else {
             fprintf(stderr, "statechannel: unknown flag %s\n", a);
             usage(stderr);
@@ -183,20 +227,31 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    sc_store_error se;
+    sc_store *store = NULL;
+    if (sc_store_open(data_dir, &so, &store, &se) != SC_STORE_OK) {
+        fprintf(stderr, "statechannel: %s\n", se.message);
+        return 1;
+    }
+    cfg.store = store;
+
     char err[512];
     sc_server *s = sc_server_new(&cfg, err, sizeof err);
     if (s == NULL) {
         fprintf(stderr, "statechannel: %s\n", err);
+        sc_store_close(store);
         return 1;
     }
     sc_ws *w = sc_ws_start(s, &wo, err, sizeof err);
     if (w == NULL) {
         fprintf(stderr, "statechannel: %s\n", err);
         sc_server_free(s);
+        sc_store_close(store);
         return 1;
     }
-    sc_logf("info", "listening on port %d (websocket %s/websocket, data %s, handlers %s, public %s)",
-            wo.port, wo.mount, data_dir, cfg.handlers_dir, wo.public_dir);
+    sc_logf("info", "listening on port %d (websocket %s/websocket, data %s, durable %s, "
+            "handlers %s, public %s)", wo.port, wo.mount, sc_store_path(store),
+            cfg.durable ? "on" : "off", cfg.handlers_dir, wo.public_dir);
 
     int sig = 0;
     while (sigwait(&set, &sig) != 0)
@@ -211,6 +266,7 @@ int main(int argc, char **argv)
     }
     sc_ws_stop(w);
     sc_server_free(s);
+    sc_store_close(store);
     sc_logf("info", "stopped");
     return 0;
 }

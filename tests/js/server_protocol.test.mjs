@@ -33,7 +33,7 @@ test('join gets session and version, then the full state; an event gets a patch 
   const c = await Client.open(url());
   const r = await c.join('test:e2e', '3');
   assert.equal(r[4].status, 'ok');
-  assert.match(r[4].response.session, /^[0-9a-f]{32}$/);
+  assert.match(r[4].response.session, /^[0-9a-f]{32}-[0-9a-f]{16}$/);
   const st = await c.event('test:e2e', 'state:change');
   assert.equal(st[0], '3');
   assert.deepEqual(st[4].state, { count: 0, items: [] });

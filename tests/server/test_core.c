@@ -62,7 +62,9 @@ START_TEST(join_replies_with_session_and_version_then_pushes_the_full_state)
     const cJSON *resp = t_pl(r, "response");
     const cJSON *sess = cJSON_GetObjectItemCaseSensitive(resp, "session");
     ck_assert(cJSON_IsString(sess));
-    ck_assert_int_eq(strlen(sess->valuestring), 32); /* 128 bits, hex */
+    /* "<128 random bits, hex>-<client id, 64 bits, hex>" */
+    ck_assert_int_eq(strlen(sess->valuestring), 32 + 1 + 16);
+    ck_assert_int_eq(strspn(sess->valuestring, "0123456789abcdef"), 32);
     ck_assert_int_eq((int)t_num(cJSON_GetObjectItemCaseSensitive(resp, "version")), 1);
     cJSON *st = t_next(t);
     ck_assert_str_eq(t_event(st), "state:change");
