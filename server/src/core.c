@@ -445,11 +445,20 @@ static void chan_leave(sc_conn *c, sc_chan *ch, const char *reason)
     }
     if (ss->attached == ch)
         ss->attached = NULL;
+    if (!ss->keep) {
+        /* Joined without `_sc`: the client cannot resume, the session ends here. */
+        sess_end(s, ss);
+        if (in->scope == SC_SCOPE_CONNECTION)
+            inst_kill(in);
+    }
     /* A per-connection state nobody holds does not tick until its session resumes. */
     if (in->scope == SC_SCOPE_CONNECTION && in->n_subs == 0)
         timers_cancel_inst(in);
     if (b != NULL) {
-        sess_touch_item(s, b, ss); /* last seen: now (the expiry clock starts) */
+        if (ss->keep)
+            sess_touch_item(s, b, ss); /* last seen: now (the expiry clock starts) */
+        else
+            sc_store_batch_drop_session(b, ss->id);
         store_submit(s, b, NULL, NULL);
     }
     pthread_mutex_unlock(&in->mu);
@@ -528,7 +537,7 @@ static sc_inst *join_inst(sc_server *s, sc_plugin *pl, const char *topic, sc_ses
             if (in == NULL)
                 return NULL;
             pthread_mutex_lock(&in->mu);
-            if (s->cfg.store != NULL && inst_set_store_key(in, ss->state_key, 1) != 0) {
+            if (s->cfg.store != NULL && ss->keep && inst_set_store_key(in, ss->state_key, 1) != 0) {
                 inst_kill(in);
                 pthread_mutex_unlock(&in->mu);
                 inst_unref(in);
@@ -628,9 +637,28 @@ static void do_join(sc_conn *c, const sc_msg *m)
     int resumed = 0;
     if (cJSON_IsString(jsid))
         resumed = (ch->sess = sess_resume(s, jsid->valuestring, topic, pl->h.scope, pl)) != NULL;
-    if (ch->sess == NULL)
-        ch->sess = sess_new(s, topic, pl->h.scope);
-    if (ch->sess == NULL || conn_add_chan(c, ch) != 0) {
+    for (int fresh = 0; fresh < 2; fresh++) {
+        if (ch->sess == NULL && (ch->sess = sess_new(s, topic, pl->h.scope)) != NULL)
+            ch->sess->keep = cJSON_IsObject(resume);
+        if (ch->sess == NULL) {
+            chan_free(ch);
+            refuse(c, m, "handler error", "out of memory");
+            return;
+        }
+        if (!resumed || ch->sess->inst == NULL)
+            break;
+        /* A resumed per-connection state: usable unless it was just expired or killed. */
+        pthread_mutex_lock(&ch->sess->inst->mu);
+        int dead = ch->sess->inst->dead;
+        pthread_mutex_unlock(&ch->sess->inst->mu);
+        if (!dead)
+            break;
+        sess_release(s, ch->sess);
+        sess_unref(ch->sess);
+        ch->sess = NULL;
+        resumed = 0;
+    }
+    if (conn_add_chan(c, ch) != 0) {
         chan_free(ch);
         refuse(c, m, "handler error", "out of memory");
         return;

@@ -96,6 +96,8 @@ typedef struct sc_sess {
     char *topic;           /* owned */
     char *state_key;       /* the store's key of its state: "t:<topic>" or "c:<id>" (owned) */
     sc_scope scope;
+    int keep;              /* outlives its channel for a resume: the join sent `_sc` (a
+                              client that can resume); else it ends with its channel */
     sc_inst *inst;         /* SC_SCOPE_CONNECTION: the state it owns (one reference) */
     atomic_int refs;
     /* guarded by srv->sess_mu */
@@ -317,6 +319,8 @@ sc_sess *sess_new(sc_server *s, const char *topic, sc_scope scope);
  * per-connection session loaded from the store, its state is loaded too. */
 sc_sess *sess_resume(sc_server *s, const char *id, const char *topic, sc_scope scope,
                      sc_plugin *pl);
+/* Removes ss from the table now (a session that ends with its channel). */
+void sess_end(sc_server *s, sc_sess *ss);
 /* A channel lets go of a session it held (holders - 1; last-seen = now). */
 void sess_release(sc_server *s, sc_sess *ss);
 void sess_ref(sc_sess *ss);

@@ -159,6 +159,7 @@ static int on_session_rec(void *user, const sc_store_session_rec *rec)
         sess_unref(ss);
         return 0;
     }
+    ss->keep = 1;
     ss->last_op = rec->last_op;
     ss->last_seen_ms = rec->last_seen_ms;
     for (size_t i = 0; i < rec->n_outcomes; i++) {
@@ -228,8 +229,7 @@ sc_sess *sess_resume(sc_server *s, const char *id, const char *topic, sc_scope s
     sc_sess *ss = table_find(s, id);
     if (ss != NULL) {
         int ok = !ss->expired && ss->scope == scope && strcmp(ss->topic, topic) == 0 &&
-                 (ss->holders > 0 || now - ss->last_seen_ms <= s->cfg.session_ttl_ms) &&
-                 (ss->inst == NULL || !ss->inst->dead);
+                 (ss->holders > 0 || now - ss->last_seen_ms <= s->cfg.session_ttl_ms);
         if (ok) {
             ss->holders++;
             ss->last_seen_ms = now;
@@ -271,6 +271,24 @@ sc_sess *sess_resume(sc_server *s, const char *id, const char *topic, sc_scope s
         sess_unref(fresh);
     }
     return ss;
+}
+
+void sess_end(sc_server *s, sc_sess *ss)
+{
+    int unlinked = 0;
+    pthread_mutex_lock(&s->sess_mu);
+    for (sc_sess **pp = &s->sess_buckets[sess_hash(ss->id)]; *pp != NULL; pp = &(*pp)->hnext) {
+        if (*pp == ss) {
+            *pp = ss->hnext;
+            ss->expired = 1;
+            s->n_sess--;
+            unlinked = 1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->sess_mu);
+    if (unlinked)
+        sess_unref(ss); /* the table's; the caller still holds one */
 }
 
 void sess_release(sc_server *s, sc_sess *ss)

@@ -10,12 +10,12 @@
 // renumbers the unacknowledged ops from 1. Every wait is bounded.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer } from './lib/server.mjs';
+import { startServer, HANDLERS } from './lib/server.mjs';
 import { RawClient } from './lib/phx.mjs';
-import { SMALL } from './server_helpers.mjs';
+import { SMALL, TEST_PLUGINS } from './server_helpers.mjs';
 
 // Kill points: enough to hit the different phases (mid-commit, between ops, right after a
 // join), few enough for ~20 s here and well under a minute under ThreadSanitizer.
@@ -28,6 +28,10 @@ const KILL_AFTER_MS = [50, 400];
 const REPLY_MS = 15000;
 // The stream is faster than the per-socket rate limit (200/s) that protects the server.
 const ARGS = [...SMALL, '--max-events-per-sec', '1000000'];
+// The example counter (handlers/counter.c) where it is built; the ThreadSanitizer tree builds
+// only the server and its test plugins, whose test:* topics count `inc` the same way.
+const COUNTER = existsSync(join(HANDLERS, 'counter.so'));
+const PLUGINS = COUNTER ? HANDLERS : TEST_PLUGINS;
 
 const dataDir = mkdtempSync(join(tmpdir(), 'sc-crash-'));
 let srv = null;
@@ -36,7 +40,7 @@ after(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-const topic = `counter:crash${process.pid}`;
+const topic = `${COUNTER ? 'counter' : 'test'}:crash${process.pid}`;
 
 // One connection's worth of the client: join (resuming), then ops whose replies are matched
 // by ref; a closed socket fails every reply still awaited at once.
@@ -91,7 +95,7 @@ function acked(st, p) {
 test('every acknowledged op survives kill -9, none is applied twice', async () => {
   const st = { session: null, next: 1, pending: new Map(), acked: new Set(), distinct: 0,
     ackedInSession: 0, refused: [] };
-  srv = await startServer({ dataDir, args: ARGS, timeoutMs: 30000 });
+  srv = await startServer({ dataDir, handlers: PLUGINS, args: ARGS, timeoutMs: 30000 });
   for (let cycle = 0; cycle <= CYCLES; cycle++) {
     const conn = await connect(st);
     // Replay what has no ack, in order, one at a time (the server answers a duplicate for
@@ -122,7 +126,7 @@ test('every acknowledged op survives kill -9, none is applied twice', async () =
     await srv.kill9();
     conn.c.ws.terminate();
     await Promise.all([...inflight]); // each settles at once: the socket closed
-    srv = await startServer({ dataDir, port: srv.port, args: ARGS, timeoutMs: 30000 });
+    srv = await startServer({ dataDir, port: srv.port, handlers: PLUGINS, args: ARGS, timeoutMs: 30000 });
   }
   assert.deepEqual(st.refused, []);
   assert.equal(st.pending.size, 0);

@@ -8,7 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, BIN, HANDLERS } from './lib/server.mjs';
+import { startServer, BIN } from './lib/server.mjs';
 import { RawClient, sleep, WAIT_MS } from './lib/phx.mjs';
 import { SMALL, TEST_PLUGINS } from './server_helpers.mjs';
 
@@ -27,8 +27,9 @@ function tempDir() {
   return d;
 }
 
+// The test plugins (test:*, priv:*): built in every tree, the ThreadSanitizer one included.
 async function server(opts) {
-  const s = await startServer({ ...opts, args: [...SMALL, ...(opts.args ?? [])],
+  const s = await startServer({ handlers: TEST_PLUGINS, ...opts, args: [...SMALL, ...(opts.args ?? [])],
     timeoutMs: 30000 });
   servers.push(s);
   return s;
@@ -62,64 +63,76 @@ function op(c, t, n, name = 'inc', payload = {}) {
   return c.request(t.joinRef, t.topic, 'sc:event', { name, payload, op: n });
 }
 
-// Patches are sent only when they add up to less than the full state (PROTOCOL.md 4): a todo
-// list of long titles, changed by small toggles.
-const TITLE = (i) => `item ${i} `.padEnd(120, '.');
+// Patches are sent only when they add up to less than the full state (PROTOCOL.md 4): a
+// state made big once ("big" sets a long string), then changed by small increments.
+const BIG = { n: 600 };
+
+// test:* records the last leave reason in the state: one closed socket first, so that the
+// later ones ("closed" again) change nothing and the versions counted below are exact.
+async function settleLeaves(srv, observer) {
+  const v = observer.version;
+  const d = await client(srv);
+  await d.join(observer.topic);
+  d.ws.terminate();
+  await observer.waitVersion(v + 1);
+}
 
 test('a resume after a network drop gets only the patches it missed', async () => {
   const srv = await server({});
   const b = await client(srv);
-  const tb = await b.join('todo:drop');
-  for (let i = 1; i <= 5; i++) await b.event(tb, 'add', { title: TITLE(i) });
+  const tb = await b.join('test:drop');
+  await b.event(tb, 'big', BIG);
+  await settleLeaves(srv, tb);
   const a = await client(srv);
-  const ta = await a.join('todo:drop');
+  const ta = await a.join('test:drop', { _sc: {} });
   const { session } = ta.reply.response;
-  const first = await op(a, ta, 1, 'toggle', { id: 1 });
+  const first = await op(a, ta, 1);
   assert.equal(first.status, 'ok');
   await ta.waitVersion(first.response.version);
   const seen = ta.version;
   a.ws.terminate();
-  for (let i = 2; i <= 4; i++) await b.event(tb, 'toggle', { id: i });
+  for (let i = 0; i < 3; i++) await b.event(tb, 'inc');
 
   const a2 = await client(srv);
-  const r = await resume(a2, 'todo:drop', { session, version: seen, client: 'x' });
+  const r = await resume(a2, 'test:drop', { session, version: seen, client: 'x' });
   assert.equal(r.reply.status, 'ok');
   assert.equal(r.reply.response.session, session, 'the same session');
   assert.equal(r.reply.response.version, seen + 3);
   assert.deepEqual(r.frames.map((f) => [f.event, f.payload.version]),
     [['state:patch', seen + 1], ['state:patch', seen + 2], ['state:patch', seen + 3]]);
   // The op numbering goes on: 1 is a duplicate, 3 a gap, 2 the next.
-  const dup = await op(a2, r.t, 1, 'toggle', { id: 1 });
+  const dup = await op(a2, r.t, 1);
   assert.equal(dup.status, 'ok');
   assert.equal(dup.response.duplicate, true);
   assert.equal(dup.response.op, 1);
-  const gap = await op(a2, r.t, 3, 'toggle', { id: 5 });
+  const gap = await op(a2, r.t, 3);
   assert.deepEqual([gap.status, gap.response.reason, gap.response.expected], ['error', 'op_gap', 2]);
-  assert.equal((await op(a2, r.t, 2, 'toggle', { id: 5 })).status, 'ok');
-  const check = await (await client(srv)).join('todo:drop');
-  assert.deepEqual(check.state.todos.map((t) => t.done), [true, true, true, true, true]);
+  assert.equal((await op(a2, r.t, 2)).status, 'ok');
+  const check = await (await client(srv)).join('test:drop');
+  assert.equal(check.state.count, 1 + 5); // big counts one too
 });
 
 test('states, sessions and op outcomes survive kill -9; a resume gets the missed patches from the store', async () => {
   const dataDir = tempDir();
   let srv = await server({ dataDir });
   const a = await client(srv);
-  const ta = await a.join('todo:k9');
+  const ta = await a.join('test:k9', { _sc: {} });
   const sa = ta.reply.response.session;
-  const replies = [];
-  for (let n = 1; n <= 5; n++) replies.push(await op(a, ta, n, 'add', { title: TITLE(n) }));
+  const replies = [await op(a, ta, 1, 'big', BIG)];
+  for (let n = 2; n <= 5; n++) replies.push(await op(a, ta, n, 'inc', { by: 2 }));
   assert.ok(replies.every((x) => x.status === 'ok'));
   // A refused op is consumed too, with its outcome.
-  const refused = await op(a, ta, 6, 'add', { title: ' ' });
+  const refused = await op(a, ta, 6, 'inc', { by: 'x' });
   assert.equal(refused.response.reason, 'invalid_payload');
   await ta.waitVersion(replies[4].response.version);
+  await settleLeaves(srv, ta);
 
   const b = await client(srv);
-  const tb = await b.join('todo:k9');
+  const tb = await b.join('test:k9', { _sc: { client: 'b' } });
   const sb = tb.reply.response.session;
   const vb = tb.version;
   b.ws.terminate();
-  for (let n = 7; n <= 9; n++) assert.equal((await op(a, ta, n, 'toggle', { id: n - 6 })).status, 'ok');
+  for (let n = 7; n <= 9; n++) assert.equal((await op(a, ta, n)).status, 'ok');
   await ta.waitVersion(vb + 3);
 
   await srv.kill9();
@@ -127,44 +140,43 @@ test('states, sessions and op outcomes survive kill -9; a resume gets the missed
 
   // a is up to date: the reply and nothing else.
   const a2 = await client(srv);
-  const ra = await resume(a2, 'todo:k9', { session: sa, version: ta.version });
+  const ra = await resume(a2, 'test:k9', { session: sa, version: ta.version });
   assert.equal(ra.reply.response.session, sa);
   assert.equal(ra.reply.response.version, ta.version);
   assert.deepEqual(ra.frames, [], 'nothing to send');
   // Outcomes came back from the store: original answers plus duplicate.
-  const d5 = await op(a2, ra.t, 5, 'add', { title: 'again' });
+  const d5 = await op(a2, ra.t, 5, 'inc', { by: 1000 });
   assert.deepEqual(d5.response, { ...replies[4].response, duplicate: true });
-  const d6 = await op(a2, ra.t, 6, 'add', { title: ' ' });
+  const d6 = await op(a2, ra.t, 6);
   assert.equal(d6.status, 'error');
   assert.equal(d6.response.reason, 'invalid_payload');
   assert.equal(d6.response.duplicate, true);
-  const gap = await op(a2, ra.t, 11, 'add', { title: 'gap' });
+  const gap = await op(a2, ra.t, 11);
   assert.equal(gap.response.reason, 'op_gap');
   assert.equal(gap.response.expected, 10);
 
   // b missed 3 versions: three patches from the store's log, which apply to what it had.
   const b2 = await client(srv);
-  const rb = await resume(b2, 'todo:k9', { session: sb, version: vb });
+  const rb = await resume(b2, 'test:k9', { session: sb, version: vb });
   assert.equal(rb.reply.response.session, sb);
   assert.deepEqual(rb.frames.map((f) => [f.event, f.payload.version]),
     [['state:patch', vb + 1], ['state:patch', vb + 2], ['state:patch', vb + 3]]);
 
   // The first change after a restart jumps the version (docs/durability.md) and goes on.
-  const ok = await op(a2, ra.t, 10, 'add', { title: 'after' });
+  const ok = await op(a2, ra.t, 10);
   assert.equal(ok.status, 'ok');
   assert.ok(ok.response.version > ta.version + 1);
-  const fresh = await (await client(srv)).join('todo:k9');
-  assert.deepEqual(fresh.state.todos.map((t) => [t.id, t.done]),
-    [[1, true], [2, true], [3, true], [4, false], [5, false], [6, false]]);
+  const fresh = await (await client(srv)).join('test:k9');
+  assert.equal(fresh.state.count, 1 + 4 * 2 + 3 + 1); // big counts one too
 });
 
 test('an unknown, malformed or other topic\'s session gets a fresh session and the full state', async () => {
   const srv = await server({});
   const a = await client(srv);
-  const ta = await a.join('counter:u1');
+  const ta = await a.join('test:u1', { _sc: {} });
   const mine = ta.reply.response.session;
-  for (const [topic, session] of [['counter:u1', 'f'.repeat(32) + '-' + '0'.repeat(16)],
-    ['counter:u1', '../../etc'], ['counter:u2', mine]]) {
+  for (const [topic, session] of [['test:u1', 'f'.repeat(32) + '-' + '0'.repeat(16)],
+    ['test:u1', '../../etc'], ['test:u2', mine]]) {
     const c = await client(srv);
     const r = await resume(c, topic, { session, version: 1 });
     assert.equal(r.reply.status, 'ok');
@@ -173,13 +185,21 @@ test('an unknown, malformed or other topic\'s session gets a fresh session and t
     assert.match(r.reply.response.session, /^[0-9a-f]{32}-[0-9a-f]{16}$/);
     assert.deepEqual(r.frames.map((f) => f.event), ['state:change']);
   }
+  // A join without `_sc` cannot resume: its session ends with its channel.
+  const b = await client(srv);
+  const tb = await b.join('test:u1');
+  const gone = tb.reply.response.session;
+  await b.leave(tb); // answered once the session has ended
+  const c = await client(srv);
+  const r = await resume(c, 'test:u1', { session: gone, version: tb.version });
+  assert.notEqual(r.reply.response.session, gone);
 });
 
 test('a per-connection state comes back with its session after kill -9', async () => {
   const dataDir = tempDir();
   let srv = await server({ dataDir, handlers: TEST_PLUGINS });
   const a = await client(srv);
-  const ta = await a.join('priv:p1');
+  const ta = await a.join('priv:p1', { _sc: {} });
   const session = ta.reply.response.session;
   for (let n = 1; n <= 2; n++) assert.equal((await op(a, ta, n)).status, 'ok');
   await ta.waitVersion(3);
@@ -203,14 +223,14 @@ test('an expired session is forgotten, in memory and in the store', async () => 
   const dataDir = tempDir();
   let srv = await server({ dataDir, args: ['--session-ttl', '1'] });
   const a = await client(srv);
-  const ta = await a.join('counter:exp');
+  const ta = await a.join('test:exp', { _sc: {} });
   const session = ta.reply.response.session;
   assert.equal((await op(a, ta, 1)).status, 'ok');
   a.ws.terminate();
   // The condition is time itself: one TTL plus two sweeps (TTL / 2 each) and slack.
   await sleep(3500);
   const c = await client(srv);
-  const r = await resume(c, 'counter:exp', { session, version: ta.version });
+  const r = await resume(c, 'test:exp', { session, version: ta.version });
   assert.notEqual(r.reply.response.session, session);
   assert.deepEqual(r.frames.map((f) => f.event), ['state:change']);
   await srv.stop();
@@ -222,7 +242,7 @@ test('an expired session is forgotten, in memory and in the store', async () => 
 // Runs the binary expecting it to refuse to start; resolves with {code, output}.
 function refusedStart(args) {
   return new Promise((resolve, reject) => {
-    const p = spawn(BIN, ['--port', '0', '--handlers', HANDLERS, ...SMALL, ...args]);
+    const p = spawn(BIN, ['--port', '0', '--handlers', TEST_PLUGINS, ...SMALL, ...args]);
     let output = '';
     p.stdout.on('data', (d) => { output += d; });
     p.stderr.on('data', (d) => { output += d; });
@@ -237,7 +257,7 @@ test('a corrupt, truncated or newer-schema database, or an unusable --data, stop
   const good = tempDir();
   const srv = await server({ dataDir: good });
   const c = await client(srv);
-  const t = await c.join('counter:victim');
+  const t = await c.join('test:victim');
   for (let i = 0; i < 20; i++) await c.event(t, 'inc');
   await srv.stop();
   const db = readFileSync(join(good, 'statechannel.db'));
@@ -284,10 +304,10 @@ test('--durable=off acknowledges at once and still keeps the state across a rest
   const dataDir = tempDir();
   let srv = await server({ dataDir, args: ['--durable=off'] });
   const c = await client(srv);
-  const t = await c.join('counter:off');
+  const t = await c.join('test:off');
   for (let i = 0; i < 5; i++) await c.event(t, 'inc');
   await srv.stop(); // SIGTERM: everything pending is committed
   srv = await server({ dataDir, args: ['--durable', 'off'] });
-  const again = await (await client(srv)).join('counter:off');
+  const again = await (await client(srv)).join('test:off');
   assert.equal(again.state.count, 5);
 });
