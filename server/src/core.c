@@ -445,20 +445,16 @@ static void chan_leave(sc_conn *c, sc_chan *ch, const char *reason)
     }
     if (ss->attached == ch)
         ss->attached = NULL;
-    if (!ss->keep) {
-        /* Joined without `_sc`: the client cannot resume, the session ends here. */
-        sess_end(s, ss);
-        if (in->scope == SC_SCOPE_CONNECTION)
-            inst_kill(in);
-    }
+    /* Joined without `_sc`: the client cannot resume, the session ends here. */
+    if (!ss->keep && in->scope == SC_SCOPE_CONNECTION)
+        inst_kill(in);
     /* A per-connection state nobody holds does not tick until its session resumes. */
     if (in->scope == SC_SCOPE_CONNECTION && in->n_subs == 0)
         timers_cancel_inst(in);
-    if (b != NULL) {
-        if (ss->keep)
-            sess_touch_item(s, b, ss); /* last seen: now (the expiry clock starts) */
-        else
-            sc_store_batch_drop_session(b, ss->id);
+    if (!ss->keep) {
+        sess_end(s, ss, b);
+    } else if (b != NULL) {
+        sess_touch_item(s, b, ss); /* last seen: now (the expiry clock starts) */
         store_submit(s, b, NULL, NULL);
     }
     pthread_mutex_unlock(&in->mu);

@@ -319,8 +319,9 @@ sc_sess *sess_new(sc_server *s, const char *topic, sc_scope scope);
  * per-connection session loaded from the store, its state is loaded too. */
 sc_sess *sess_resume(sc_server *s, const char *id, const char *topic, sc_scope scope,
                      sc_plugin *pl);
-/* Removes ss from the table now (a session that ends with its channel). */
-void sess_end(sc_server *s, sc_sess *ss);
+/* Ends ss (a session that ends with its channel): no join finds it any more; b (taken,
+ * may be NULL) gets its deletion and is submitted; the table forgets it once committed. */
+void sess_end(sc_server *s, sc_sess *ss, sc_store_batch *b);
 /* A channel lets go of a session it held (holders - 1; last-seen = now). */
 void sess_release(sc_server *s, sc_sess *ss);
 void sess_ref(sc_sess *ss);

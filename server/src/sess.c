@@ -273,7 +273,8 @@ sc_sess *sess_resume(sc_server *s, const char *id, const char *topic, sc_scope s
     return ss;
 }
 
-void sess_end(sc_server *s, sc_sess *ss)
+/* Removes ss from the table if it is there (the table's reference goes). */
+static void table_unlink(sc_server *s, sc_sess *ss)
 {
     int unlinked = 0;
     pthread_mutex_lock(&s->sess_mu);
@@ -289,6 +290,24 @@ void sess_end(sc_server *s, sc_sess *ss)
     pthread_mutex_unlock(&s->sess_mu);
     if (unlinked)
         sess_unref(ss); /* the table's; the caller still holds one */
+}
+
+static void submit(sc_server *s, sc_store_batch *b, sc_conn *conn, sc_frame *frame, sc_sess *end);
+
+void sess_end(sc_server *s, sc_sess *ss, sc_store_batch *b)
+{
+    /* Until the store has deleted it, the table keeps it as ended, so that a resume does
+     * not find it in the store (which lags memory by a commit) and bring it back. */
+    pthread_mutex_lock(&s->sess_mu);
+    ss->expired = 1;
+    pthread_mutex_unlock(&s->sess_mu);
+    if (s->cfg.store == NULL || b == NULL) {
+        table_unlink(s, ss);
+        sc_store_batch_free(b);
+        return;
+    }
+    sc_store_batch_drop_session(b, ss->id);
+    submit(s, b, NULL, NULL, ss);
 }
 
 void sess_release(sc_server *s, sc_sess *ss)
@@ -433,8 +452,10 @@ void sess_destroy_all(sc_server *s) { forget_list(table_take(s, 0, 1, NULL)); }
 /* ---- store submissions ------------------------------------------------------------------ */
 
 typedef struct sc_ack {
-    sc_conn *conn; /* one reference */
-    sc_frame *frame;
+    sc_server *srv;
+    sc_conn *conn;   /* one reference, or NULL */
+    sc_frame *frame; /* the reply to queue on conn */
+    sc_sess *end;    /* one reference, or NULL: an ended session to unlink once deleted */
 } sc_ack;
 
 static _Noreturn void store_fatal(const sc_store_error *e)
@@ -459,28 +480,48 @@ static void store_done(void *user, const sc_store_error *result)
     sc_ack *a = user;
     if (a == NULL)
         return;
-    outq_push(sc_conn_outq(a->conn), a->frame, 0);
-    frame_unref(a->frame);
-    conn_unref(a->conn);
+    if (a->conn != NULL) {
+        outq_push(sc_conn_outq(a->conn), a->frame, 0);
+        frame_unref(a->frame);
+        conn_unref(a->conn);
+    }
+    if (a->end != NULL) {
+        table_unlink(a->srv, a->end);
+        sess_unref(a->end);
+    }
     free(a);
 }
 
 void store_submit(sc_server *s, sc_store_batch *b, sc_conn *conn, sc_frame *frame)
 {
+    submit(s, b, conn, frame, NULL);
+}
+
+static void submit(sc_server *s, sc_store_batch *b, sc_conn *conn, sc_frame *frame, sc_sess *end)
+{
     if (s->cfg.store == NULL || b == NULL) {
         sc_store_batch_free(b);
         if (conn != NULL && frame != NULL)
             outq_push(sc_conn_outq(conn), frame, 0);
+        if (end != NULL)
+            table_unlink(s, end);
         return;
     }
     sc_ack *a = NULL;
-    if (conn != NULL && frame != NULL) {
-        a = malloc(sizeof *a);
+    if ((conn != NULL && frame != NULL) || end != NULL) {
+        a = calloc(1, sizeof *a);
         if (a == NULL)
             store_fail_stop("out of memory for a durable reply");
-        conn_ref(conn);
-        a->conn = conn;
-        a->frame = frame_ref(frame);
+        a->srv = s;
+        if (conn != NULL && frame != NULL) {
+            conn_ref(conn);
+            a->conn = conn;
+            a->frame = frame_ref(frame);
+        }
+        if (end != NULL) {
+            sess_ref(end);
+            a->end = end;
+        }
     }
     sc_store_error e;
     if (sc_store_submit(s->cfg.store, b, store_done, a, &e) != SC_STORE_OK)
