@@ -525,7 +525,9 @@ static sc_inst *join_inst(sc_server *s, sc_plugin *pl, const char *topic, sc_ses
     *why = "cannot create the state";
     if (pl->h.scope == SC_SCOPE_CONNECTION) {
         if (resumed) {
+            pthread_mutex_lock(&s->sess_mu);
             in = ss->inst;
+            pthread_mutex_unlock(&s->sess_mu);
             inst_ref(in);
             pthread_mutex_lock(&in->mu);
         } else {
@@ -540,7 +542,11 @@ static sc_inst *join_inst(sc_server *s, sc_plugin *pl, const char *topic, sc_ses
                 return NULL;
             }
             inst_ref(in);
-            ss->inst = in; /* the session owns the state from now on */
+            /* The session owns the state from now on; set under sess_mu since a resume on
+             * another thread may look it up as soon as the client knows the id. */
+            pthread_mutex_lock(&s->sess_mu);
+            ss->inst = in;
+            pthread_mutex_unlock(&s->sess_mu);
         }
         if (in->dead) {
             pthread_mutex_unlock(&in->mu);
@@ -560,20 +566,13 @@ static sc_inst *join_inst(sc_server *s, sc_plugin *pl, const char *topic, sc_ses
             in = NULL;
         }
     }
-    if (in == NULL || s->cfg.store == NULL || in->store_key != NULL)
-        return in;
-    int loaded = inst_set_store_key(in, ss->state_key, 0) == 0 ? inst_load(in, ss->state_key) : -1;
-    if (loaded < 0) {
-        free(in->store_key);
-        in->store_key = NULL;
+    if (in != NULL && inst_load_topic(in) < 0) {
         inst_kill(in);
         pthread_mutex_unlock(&in->mu);
         inst_unref(in);
         *why = "the stored state cannot be read";
         return NULL;
     }
-    if (loaded == 1)
-        in->created = 1;
     return in;
 }
 
@@ -641,12 +640,15 @@ static void do_join(sc_conn *c, const sc_msg *m)
             refuse(c, m, "handler error", "out of memory");
             return;
         }
-        if (!resumed || ch->sess->inst == NULL)
+        pthread_mutex_lock(&s->sess_mu);
+        sc_inst *owned = ch->sess->inst;
+        pthread_mutex_unlock(&s->sess_mu);
+        if (!resumed || owned == NULL)
             break;
         /* A resumed per-connection state: usable unless it was just expired or killed. */
-        pthread_mutex_lock(&ch->sess->inst->mu);
-        int dead = ch->sess->inst->dead;
-        pthread_mutex_unlock(&ch->sess->inst->mu);
+        pthread_mutex_lock(&owned->mu);
+        int dead = owned->dead;
+        pthread_mutex_unlock(&owned->mu);
         if (!dead)
             break;
         sess_release(s, ch->sess);

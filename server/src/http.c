@@ -22,8 +22,9 @@ static void error_body(sbuf *body, const char *reason)
  * Authorization is the handler's join, run with the request's query params as both the join
  * params and the socket params, and the bearer token. Per-topic states: only a state that
  * exists is returned (the join runs with sc_state_is_new() == 0; anything it changes is
- * discarded, and pushes/replies go nowhere); a topic nobody has joined yet is 404, since
- * creating states from GET requests would let crawlers fill memory. Per-connection handlers:
+ * discarded, and pushes/replies go nowhere); a topic nobody has joined yet is loaded from the
+ * store, and is 404 when the store does not hold it either: creating states from GET requests
+ * would let crawlers fill memory. Per-connection handlers:
  * the join builds a throwaway state (sc_state_is_new() == 1) that is returned with version 0
  * and then destroyed: it is what a client would see right after joining.
  */
@@ -39,6 +40,16 @@ int sc_http_state(sc_server *s, const char *topic, const cJSON *params, const ch
     sc_inst *in;
     if (pl->h.scope == SC_SCOPE_TOPIC) {
         in = inst_find_shared(s, topic);
+        if (in == NULL && s->cfg.store != NULL) {
+            /* Not joined since the start: the store may hold it. Kept in memory only if so. */
+            in = inst_get_shared(s, pl, topic);
+            if (in != NULL) {
+                pthread_mutex_lock(&in->mu);
+                if (!in->created && inst_load_topic(in) != 1)
+                    inst_kill(in);
+                pthread_mutex_unlock(&in->mu);
+            }
+        }
         if (in == NULL) {
             error_body(body, "no such state");
             return 404;

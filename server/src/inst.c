@@ -532,6 +532,27 @@ int inst_load(sc_inst *in, const char *key)
     return 1;
 }
 
+int inst_load_topic(sc_inst *in)
+{
+    if (in->srv->cfg.store == NULL || in->store_key != NULL || in->dead)
+        return 0;
+    size_t n = strlen(in->topic) + 3;
+    char *key = malloc(n);
+    if (key == NULL)
+        return -1;
+    snprintf(key, n, "t:%s", in->topic);
+    int loaded = inst_set_store_key(in, key, 0) == 0 ? inst_load(in, key) : -1;
+    free(key);
+    if (loaded < 0) {
+        free(in->store_key);
+        in->store_key = NULL;
+        return -1;
+    }
+    if (loaded == 1)
+        in->created = 1;
+    return loaded;
+}
+
 int inst_set_store_key(sc_inst *in, const char *key, int per_connection)
 {
     if (in->store_key != NULL)

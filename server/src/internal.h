@@ -98,7 +98,8 @@ typedef struct sc_sess {
     sc_scope scope;
     int keep;              /* outlives its channel for a resume: the join sent `_sc` (a
                               client that can resume); else it ends with its channel */
-    sc_inst *inst;         /* SC_SCOPE_CONNECTION: the state it owns (one reference) */
+    sc_inst *inst;         /* SC_SCOPE_CONNECTION: the state it owns (one reference; set
+                              once, under srv->sess_mu) */
     atomic_int refs;
     /* guarded by srv->sess_mu */
     int holders;           /* channels joined with it (0: detached, may expire) */
@@ -300,6 +301,10 @@ void inst_destroy_all(sc_server *s);
 /* Reads state key from the store into in (with in->mu held): live, shadow, version.
  * Returns 1 when loaded, 0 when the store has no such state, -1 on a store error (logged). */
 int inst_load(sc_inst *in, const char *key);
+/* With in->mu held, for a topic's state: the first call makes it persisted ("t:<topic>") and
+ * loads it from the store when the store has it (created = 1). Returns 1 when loaded, 0 when
+ * not (nothing stored, no store, or done before), -1 on a store error (logged). */
+int inst_load_topic(sc_inst *in);
 /* With in->mu held: makes in persisted under key (copied). Returns 0, -1 when out of memory. */
 int inst_set_store_key(sc_inst *in, const char *key, int per_connection);
 /* With in->mu held: brings a resuming channel from version `since` to the current one with

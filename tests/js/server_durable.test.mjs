@@ -138,6 +138,12 @@ test('states, sessions and op outcomes survive kill -9; a resume gets the missed
   await srv.kill9();
   srv = await server({ dataDir });
 
+  // Before any join, GET /api/state reads it from the store.
+  const res = await fetch(`${srv.base}/api/state/test:k9`);
+  assert.equal(res.status, 200);
+  assert.equal((await res.json()).version, ta.version);
+  assert.equal((await fetch(`${srv.base}/api/state/test:nothing-stored`)).status, 404);
+
   // a is up to date: the reply and nothing else.
   const a2 = await client(srv);
   const ra = await resume(a2, 'test:k9', { session: sa, version: ta.version });
