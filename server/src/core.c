@@ -633,8 +633,8 @@ static void do_join(sc_conn *c, const sc_msg *m)
     if (cJSON_IsString(jsid))
         resumed = (ch->sess = sess_resume(s, jsid->valuestring, topic, pl->h.scope, pl)) != NULL;
     for (int fresh = 0; fresh < 2; fresh++) {
-        if (ch->sess == NULL && (ch->sess = sess_new(s, topic, pl->h.scope)) != NULL)
-            ch->sess->keep = cJSON_IsObject(resume);
+        if (ch->sess == NULL)
+            ch->sess = sess_new(s, topic, pl->h.scope, cJSON_IsObject(resume));
         if (ch->sess == NULL) {
             chan_free(ch);
             refuse(c, m, "handler error", "out of memory");

@@ -316,8 +316,9 @@ int inst_catch_up(sc_inst *in, sc_chan *ch, uint64_t since);
 /* ---- sess.c -------------------------------------------------------------------------------- */
 int sess_start(sc_server *s);
 void sess_stop(sc_server *s);
-/* A new session for topic (one reference for the caller; the table holds another). */
-sc_sess *sess_new(sc_server *s, const char *topic, sc_scope scope);
+/* A new session for topic (one reference for the caller; the table holds another); keep:
+ * see sc_sess. */
+sc_sess *sess_new(sc_server *s, const char *topic, sc_scope scope, int keep);
 /* The session named id for topic, from memory or from the store, when it exists, has not
  * expired and belongs to topic with that scope (one new reference), else NULL. On success
  * it is held (holders + 1): the caller attaches it or calls sess_release(). For a

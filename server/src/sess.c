@@ -103,7 +103,7 @@ static void table_insert(sc_server *s, sc_sess *ss)
     s->n_sess++;
 }
 
-sc_sess *sess_new(sc_server *s, const char *topic, sc_scope scope)
+sc_sess *sess_new(sc_server *s, const char *topic, sc_scope scope, int keep)
 {
     char id[SC_SESSION_ID_LEN + 1];
     if (sc_random_hex(id, SC_SESSION_SECRET_BYTES) != 0)
@@ -114,6 +114,7 @@ sc_sess *sess_new(sc_server *s, const char *topic, sc_scope scope)
     sc_sess *ss = sess_alloc(id, topic, scope);
     if (ss == NULL)
         return NULL;
+    ss->keep = keep;
     ss->holders = 1;
     ss->last_seen_ms = sc_wall_ms();
     atomic_store(&ss->refs, 2); /* the table's and the caller's */
@@ -228,7 +229,9 @@ sc_sess *sess_resume(sc_server *s, const char *id, const char *topic, sc_scope s
     pthread_mutex_lock(&s->sess_mu);
     sc_sess *ss = table_find(s, id);
     if (ss != NULL) {
-        int ok = !ss->expired && ss->scope == scope && strcmp(ss->topic, topic) == 0 &&
+        /* A session that ends with its channel (no `_sc` at its join) is not resumable. */
+        int ok = !ss->expired && ss->keep && ss->scope == scope &&
+                 strcmp(ss->topic, topic) == 0 &&
                  (ss->holders > 0 || now - ss->last_seen_ms <= s->cfg.session_ttl_ms);
         if (ok) {
             ss->holders++;

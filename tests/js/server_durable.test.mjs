@@ -195,6 +195,8 @@ test('an unknown, malformed or other topic\'s session gets a fresh session and t
   const b = await client(srv);
   const tb = await b.join('test:u1');
   const gone = tb.reply.response.session;
+  const early = await resume(await client(srv), 'test:u1', { session: gone, version: tb.version });
+  assert.notEqual(early.reply.response.session, gone, 'not resumable even while it is open');
   await b.leave(tb); // answered once the session has ended
   const c = await client(srv);
   const r = await resume(c, 'test:u1', { session: gone, version: tb.version });
@@ -254,7 +256,8 @@ function refusedStart(args) {
     p.stderr.on('data', (d) => { output += d; });
     const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`still running: ${output}`)); },
       4 * WAIT_MS);
-    p.on('exit', (code) => { clearTimeout(timer); resolve({ code, output }); });
+    // 'close', not 'exit': the output pipes may still hold the message when it exits.
+    p.on('close', (code) => { clearTimeout(timer); resolve({ code, output }); });
   });
 }
 
