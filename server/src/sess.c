@@ -101,6 +101,7 @@ static void table_insert(sc_server *s, sc_sess *ss)
     ss->hnext = s->sess_buckets[b];
     s->sess_buckets[b] = ss;
     s->n_sess++;
+    s->n_kept += ss->keep ? 1 : 0;
 }
 
 sc_sess *sess_new(sc_server *s, const char *topic, sc_scope scope, int keep)
@@ -114,13 +115,17 @@ sc_sess *sess_new(sc_server *s, const char *topic, sc_scope scope, int keep)
     sc_sess *ss = sess_alloc(id, topic, scope);
     if (ss == NULL)
         return NULL;
-    ss->keep = keep;
     ss->holders = 1;
     ss->last_seen_ms = sc_wall_ms();
     atomic_store(&ss->refs, 2); /* the table's and the caller's */
     pthread_mutex_lock(&s->sess_mu);
+    ss->keep = keep && s->n_kept < SC_MAX_KEPT_SESSIONS;
+    int refused = keep && !ss->keep;
     table_insert(s, ss); /* 128 random bits: a collision is not a case to handle */
     pthread_mutex_unlock(&s->sess_mu);
+    if (refused)
+        sc_logf("warn", "%d resumable sessions in memory (SC_MAX_KEPT_SESSIONS): a new session "
+                "on %s will end with its channel", SC_MAX_KEPT_SESSIONS, topic);
     return ss;
 }
 
@@ -286,6 +291,7 @@ static void table_unlink(sc_server *s, sc_sess *ss)
             *pp = ss->hnext;
             ss->expired = 1;
             s->n_sess--;
+            s->n_kept -= ss->keep ? 1 : 0;
             unlinked = 1;
             break;
         }
@@ -356,6 +362,7 @@ static sc_sess *table_take(sc_server *s, int64_t now, int all, sc_store_batch *t
                 *pp = ss->hnext;
                 ss->expired = 1;
                 s->n_sess--;
+                s->n_kept -= ss->keep ? 1 : 0;
                 ss->hnext = out;
                 out = ss;
                 continue;

@@ -98,7 +98,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-/* Between inputs: no pending broadcast, no state left. */
+/* Between inputs: no pending broadcast, no session or state left. */
 static void server_reset(sc_server *s)
 {
     for (int i = 0; i < FUZZ_INFO_WAIT_POLLS; i++) {
@@ -110,6 +110,7 @@ static void server_reset(sc_server *s)
         struct timespec ms = {0, 1000000};
         nanosleep(&ms, NULL);
     }
+    sess_destroy_all(s); /* sessions joined with _sc outlive their channel (up to the TTL) */
     inst_destroy_all(s);
 }
 
