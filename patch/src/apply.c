@@ -22,14 +22,14 @@
  *
  * Complexity: an operation costs resolving its pointer(s) plus what it changes: add/replace
  * duplicate their value from the patch (O(1) when taking it), copy duplicates the source, test
- * compares (equal.c), move and remove are O(1) after resolving. Resolving walks cJSON's lists (pointer.c), through
- * per-call indexes of large containers (index.c), or an sc_doc's kept ones (doc.c): a patch of
- * k operations into one container of n children visits each child at most once, O(n + k), not
- * O(n * k) (O(k) with kept indexes). Every list change is reported to those indexes before it
- * is made. The log costs 40 bytes per change (a move or a taken value takes 2 entries, most
- * operations 1); the first SC_UNDO_STACK_ENTRIES live on the stack, a longer patch sizes the
- * log once for its operation count (it doubles if that is not enough). A failure costs
- * O(changes so far) to undo.
+ * compares (equal.c), move and remove are O(1) after resolving. Resolving walks cJSON's lists
+ * (pointer.c), through per-call indexes of large containers (index.c), or an sc_doc's kept
+ * ones (doc.c): a patch of k operations into one container of n children visits each child at
+ * most once, O(n + k), not O(n * k) (O(k) with kept indexes). Every list change is reported
+ * to those indexes before it is made. The log costs 40 bytes per change (a move or a taken
+ * value takes 2 entries, most operations 1); the first SC_UNDO_STACK_ENTRIES live on the stack,
+ * a longer patch sizes the log once for its operation count (it doubles if that is not
+ * enough). A failure costs O(changes so far) to undo.
  *
  * Limits: removing the root "" is refused (SC_PATCH_EROOT): a JSON Patch cannot leave no
  * document. Pointer limits are pointer.c's. "test" fails with SC_PATCH_ETOODEEP or

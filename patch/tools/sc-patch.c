@@ -408,9 +408,10 @@ static int bench_apply_mode(const cJSON *doc, const cJSON *patch, apply_mode mod
 {
     long warmup = warmup_count(iter);
     for (long i = -warmup; i < iter; i++) {
+        /* The order of bench/peer.mjs's setup: the document's copy, then the patch's. */
         cJSON *copy = cJSON_Duplicate(doc, 1);
-        cJSON *p = mode == APPLY_DOC_TAKE ? cJSON_Duplicate(patch, 1) : (cJSON *)patch;
         sc_doc *d = copy != NULL && mode != APPLY_PLAIN ? sc_doc_new(copy, NULL) : NULL;
+        cJSON *p = mode == APPLY_DOC_TAKE ? cJSON_Duplicate(patch, 1) : (cJSON *)patch;
         if (copy == NULL || p == NULL || (mode != APPLY_PLAIN && d == NULL)) {
             fputs("sc-patch: out of memory\n", stderr);
             cJSON_Delete(d ? sc_doc_release(d) : copy);
