@@ -81,7 +81,8 @@ int sc_http_state(sc_server *s, const char *topic, const cJSON *params, const ch
         } else {
             body->len = 0;
             sbuf_puts(body, "{\"state\":");
-            sbuf_put_json(body, pl->h.scope == SC_SCOPE_TOPIC ? in->shadow : in->live);
+            sbuf_put_json(body, pl->h.scope == SC_SCOPE_TOPIC ? sc_doc_root(in->shadow)
+                                                               : in->live);
             sbuf_puts(body, ",\"version\":");
             sbuf_put_u64(body, pl->h.scope == SC_SCOPE_TOPIC ? in->version : 0);
             sbuf_puts(body, "}");

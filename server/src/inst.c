@@ -2,8 +2,9 @@
  * inst.c -- states ("instances"): the registry, publishing, full-state frames.
  *
  * Publishing a change (inst_publish) diffs the shadow (the state as clients last saw it)
- * against the live tree once, applies the resulting patch to the shadow (O(patch), no copy of
- * the state), serializes the patch once per dialect into one frame, and queues a reference to
+ * against the live tree once, applies the resulting patch to the shadow (an sc_doc, whose kept
+ * indexes make that O(patch) however large the state's arrays and objects; no copy of the
+ * state), serializes the patch once per dialect into one frame, and queues a reference to
  * that same frame on every subscriber: O(state) for the diff walk, O(patch) for everything
  * else, O(subscribers) pointer pushes. A refused callback restores the live tree from the
  * shadow (one O(state) copy, only on failure). The last SC_PATCH_RING patch frames are kept
@@ -123,7 +124,7 @@ void inst_unref(sc_inst *in)
     if (in->ud_free != NULL)
         in->ud_free(in->ud);
     cJSON_Delete(in->live);
-    cJSON_Delete(in->shadow);
+    sc_doc_free(in->shadow);
     for (int i = 0; i < SC_PATCH_RING; i++)
         frame_unref(in->ring[i]);
     free(in->state_json);
@@ -227,7 +228,8 @@ void inst_unsubscribe(sc_inst *in, sc_chan *ch)
 
 void inst_restore(sc_inst *in)
 {
-    cJSON *copy = in->shadow ? cJSON_Duplicate(in->shadow, 1) : cJSON_CreateObject();
+    cJSON *copy =
+        in->shadow ? cJSON_Duplicate(sc_doc_root(in->shadow), 1) : cJSON_CreateObject();
     if (copy == NULL) {
         sc_logf("error", "topic %s: out of memory restoring the state", in->topic);
         return;
@@ -243,7 +245,7 @@ static int state_json(sc_inst *in)
 {
     if (in->state_json == NULL || in->state_json_ver != in->version) {
         sbuf b = {0};
-        sbuf_put_json(&b, in->shadow ? in->shadow : in->live);
+        sbuf_put_json(&b, in->shadow ? sc_doc_root(in->shadow) : in->live);
         if (b.oom) {
             sbuf_free(&b);
             return -1;
@@ -380,7 +382,7 @@ int inst_publish(sc_inst *in, sc_ctx *ctx)
          * hold from before (SC_RESTART_VERSION_GAP); unchanged, nothing is published. */
         sc_patch_error err;
         cJSON *d = NULL;
-        if (sc_diff(in->shadow, in->live, NULL, &d, &err) == SC_PATCH_OK &&
+        if (sc_diff(sc_doc_root(in->shadow), in->live, NULL, &d, &err) == SC_PATCH_OK &&
             cJSON_GetArraySize(d) == 0 && (ctx->emitted == NULL ||
                                            cJSON_GetArraySize(ctx->emitted) == 0)) {
             cJSON_Delete(d);
@@ -395,7 +397,7 @@ int inst_publish(sc_inst *in, sc_ctx *ctx)
         sc_patch_error err;
         if (cJSON_GetArraySize(ctx->emitted) == 0)
             return 0;
-        if (sc_patch_apply(&in->shadow, ctx->emitted, &err) != SC_PATCH_OK) {
+        if (sc_doc_apply(in->shadow, ctx->emitted, &err) != SC_PATCH_OK) {
             char line[512];
             sc_logf("error", "topic %s: emitted patch does not apply to the published state "
                     "(%s); sending the full state", in->topic,
@@ -408,7 +410,7 @@ int inst_publish(sc_inst *in, sc_ctx *ctx)
     } else {
         sc_patch_error err;
         double t0 = sc_clock_sec();
-        sc_patch_status st = sc_diff(in->shadow, in->live, NULL, &patch, &err);
+        sc_patch_status st = sc_diff(sc_doc_root(in->shadow), in->live, NULL, &patch, &err);
         metrics_diff(&s->m, sc_clock_sec() - t0);
         if (st == SC_PATCH_EROOT) {
             full = 1;
@@ -419,7 +421,7 @@ int inst_publish(sc_inst *in, sc_ctx *ctx)
         } else if (cJSON_GetArraySize(patch) == 0) {
             cJSON_Delete(patch);
             return 0;
-        } else if (sc_patch_apply(&in->shadow, patch, &err) != SC_PATCH_OK) {
+        } else if (sc_doc_apply(in->shadow, patch, &err) != SC_PATCH_OK) {
             char line[512];
             sc_logf("error", "topic %s: diff does not apply to the shadow (%s); sending the "
                     "full state", in->topic, sc_patch_error_format(&err, line, sizeof line));
@@ -430,12 +432,14 @@ int inst_publish(sc_inst *in, sc_ctx *ctx)
         cJSON_Delete(patch);
         patch = NULL;
         cJSON *copy = cJSON_Duplicate(in->live, 1);
-        if (copy == NULL) {
+        sc_doc *shadow = copy != NULL ? sc_doc_new(copy, NULL) : NULL; /* indexes it: O(state) */
+        if (shadow == NULL) {
+            cJSON_Delete(copy);
             sc_logf("error", "topic %s: out of memory publishing", in->topic);
             return 0;
         }
-        cJSON_Delete(in->shadow);
-        in->shadow = copy;
+        sc_doc_free(in->shadow);
+        in->shadow = shadow;
     }
     in->version++;
     atomic_fetch_add(&s->m.patches_published, 1);
@@ -502,13 +506,15 @@ static int on_loaded(void *user, const sc_store_state_rec *rec)
 {
     sc_inst *in = user;
     cJSON *live = cJSON_ParseWithLength(rec->json, rec->json_len);
-    cJSON *shadow = live ? cJSON_Duplicate(live, 1) : NULL;
+    cJSON *copy = live ? cJSON_Duplicate(live, 1) : NULL;
+    sc_doc *shadow = copy ? sc_doc_new(copy, NULL) : NULL;
     if (shadow == NULL) {
+        cJSON_Delete(copy);
         cJSON_Delete(live);
         return 1;
     }
     cJSON_Delete(in->live);
-    cJSON_Delete(in->shadow);
+    sc_doc_free(in->shadow);
     in->live = live;
     in->shadow = shadow;
     in->version = rec->version;

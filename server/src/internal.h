@@ -36,6 +36,7 @@
 #include "frame.h"
 #include "outq.h"
 #include "statechannel/handler.h"
+#include "statechannel/patch.h"
 #include "store.h"
 #include "util.h"
 
@@ -154,7 +155,8 @@ struct sc_inst {
     int restored;         /* loaded from the store, unchanged since (SC_RESTART_VERSION_GAP) */
     int load_tried;       /* the store was asked for it */
     cJSON *live;          /* the tree handlers change */
-    cJSON *shadow;        /* the tree as last published (what clients hold at `version`) */
+    sc_doc *shadow;       /* the tree as last published (what clients hold at `version`),
+                             with kept indexes (patch.h): changed only by sc_doc_apply() */
     uint64_t version;
     sc_chan **subs;       /* subscribed channels (not owned) */
     size_t n_subs, cap_subs;

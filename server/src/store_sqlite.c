@@ -306,17 +306,24 @@ static void done_with(sqlite3_stmt *st)
 /* Applies the rows (version, patch) of the stepped-once statement rows to snapshot (JSON text
  * at snap_version), checking that versions are contiguous and end at want. rc is the result of
  * the first sqlite3_step(rows). On success *out is a new compact JSON text (caller frees with
- * cJSON_free()). Cost: parse + O(patches) + print. */
+ * cJSON_free()). Cost: parse + O(patches) + print: the state is an sc_doc, whose kept indexes
+ * spare each patch a walk of the large arrays and objects it lands in, and each parsed patch
+ * gives its values to the state (sc_doc_apply_take) instead of having them copied. */
 static sc_store_status replay(const char *key, const char *snapshot, size_t snap_len,
                               uint64_t snap_version, sqlite3_stmt *rows, int rc, uint64_t want,
                               char **out, sc_store_error *err)
 {
     *out = NULL;
-    cJSON *doc = cJSON_ParseWithLength(snapshot, snap_len);
-    if (doc == NULL)
+    cJSON *root = cJSON_ParseWithLength(snapshot, snap_len);
+    if (root == NULL)
         return sc_store_fail(err, SC_STORE_EREPLAY, 0,
                              "state %s: the snapshot at version %llu is not valid JSON", key,
                              (unsigned long long)snap_version);
+    sc_doc *doc = sc_doc_new(root, NULL);
+    if (doc == NULL) {
+        cJSON_Delete(root);
+        return sc_store_fail(err, SC_STORE_ENOMEM, 0, "state %s: out of memory replaying", key);
+    }
     uint64_t at = snap_version;
     sc_store_status st = SC_STORE_OK;
     for (; rc == SQLITE_ROW; rc = sqlite3_step(rows)) {
@@ -332,7 +339,7 @@ static sc_store_status replay(const char *key, const char *snapshot, size_t snap
         cJSON *patch = text != NULL ? cJSON_ParseWithLength(text, (size_t)n) : NULL;
         sc_patch_error perr;
         memset(&perr, 0, sizeof perr);
-        sc_patch_status ps = patch != NULL ? sc_patch_apply(&doc, patch, &perr) : SC_PATCH_EINVAL;
+        sc_patch_status ps = patch != NULL ? sc_doc_apply_take(doc, patch, &perr) : SC_PATCH_EINVAL;
         cJSON_Delete(patch);
         if (ps != SC_PATCH_OK) {
             char line[256];
@@ -357,11 +364,11 @@ static sc_store_status replay(const char *key, const char *snapshot, size_t snap
                            (unsigned long long)at, (unsigned long long)want);
         goto out;
     }
-    *out = cJSON_PrintUnformatted(doc);
+    *out = cJSON_PrintUnformatted(sc_doc_root(doc));
     if (*out == NULL)
         st = sc_store_fail(err, SC_STORE_ENOMEM, 0, "state %s: out of memory printing it", key);
 out:
-    cJSON_Delete(doc);
+    sc_doc_free(doc);
     return st;
 }
 
