@@ -18,6 +18,10 @@
 /* Channels resynced per callback; more are picked up by the next pass of the same loop.
  * Keeps the tag list on the writer's stack small. */
 #define SC_RESYNC_BATCH 64
+/* Write calls one inline pass (outq_release) makes before it hands the rest to the queue's
+ * writer: the releasing thread is the connection's reader, and a queue that keeps refilling
+ * (a busy topic) must not keep it from reading. */
+#define SC_INLINE_WRITES 4
 
 typedef struct qent {
     struct qent *next;
@@ -53,6 +57,7 @@ struct sc_outq {
     retag *retags;        /* remembered tags awaiting a full state */
     size_t n_retags, cap_retags;
     int scheduled; /* on a writer's ready list */
+    int held;      /* outq_hold() depth: pushes do not schedule; outq_release() writes */
     int busy;      /* a writer (or outq_drain) is serving it */
     int closing;   /* a close frame is queued: nothing more is accepted */
     int shut;      /* released by its owner: never write again */
@@ -154,7 +159,7 @@ void writers_stop(sc_writers *ws)
 /* With q->mu held: puts q on its writer's list unless already there or being served. */
 static void schedule(sc_outq *q)
 {
-    if (q->wr == NULL || q->scheduled || q->busy || q->shut)
+    if (q->wr == NULL || q->scheduled || q->busy || q->shut || q->held)
         return;
     q->scheduled = 1;
     writer *w = q->wr;
@@ -423,9 +428,10 @@ void outq_stats(sc_outq *q, size_t *bytes, size_t *frames, int *dead)
     pthread_mutex_unlock(&q->mu);
 }
 
-/* Serves q until it is empty; q->busy is set by the caller and cleared here. Returns the
- * number of write calls. */
-static size_t service_count(sc_outq *q)
+/* Serves q until it is empty, or until max_writes write calls (0: no limit) and then hands
+ * the rest to its writer; q->busy is set by the caller and cleared here. Returns the number
+ * of write calls. */
+static size_t service_count(sc_outq *q, size_t max_writes)
 {
     size_t writes = 0;
     sbuf batch = {0};
@@ -451,6 +457,8 @@ static size_t service_count(sc_outq *q)
             }
         }
         if (q->head == NULL)
+            break;
+        if (max_writes != 0 && writes >= max_writes)
             break;
         /* Take a batch. */
         qent *first = q->head, *last = first;
@@ -498,13 +506,40 @@ static size_t service_count(sc_outq *q)
         }
     }
     q->busy = 0;
+    if (q->head != NULL && !q->shut && !q->dead)
+        schedule(q); /* an inline pass that stopped at its limit */
     pthread_cond_broadcast(&q->cv);
     pthread_mutex_unlock(&q->mu);
     sbuf_free(&batch);
     return writes;
 }
 
-static void service(sc_outq *q) { (void)service_count(q); }
+static void service(sc_outq *q) { (void)service_count(q, 0); }
+
+void outq_hold(sc_outq *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->held++;
+    pthread_mutex_unlock(&q->mu);
+}
+
+size_t outq_release(sc_outq *q)
+{
+    pthread_mutex_lock(&q->mu);
+    if (--q->held > 0 || q->wr == NULL) {
+        pthread_mutex_unlock(&q->mu);
+        return 0;
+    }
+    int work = q->head != NULL || q->n_retags > 0;
+    if (!work || q->busy || q->scheduled || q->shut || q->dead) {
+        /* Nothing to do, or a writer already serves it (it loops until the queue is empty). */
+        pthread_mutex_unlock(&q->mu);
+        return 0;
+    }
+    q->busy = 1;
+    pthread_mutex_unlock(&q->mu);
+    return service_count(q, SC_INLINE_WRITES);
+}
 
 size_t outq_drain(sc_outq *q)
 {
@@ -515,5 +550,5 @@ size_t outq_drain(sc_outq *q)
     }
     q->busy = 1;
     pthread_mutex_unlock(&q->mu);
-    return service_count(q);
+    return service_count(q, 0);
 }

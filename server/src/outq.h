@@ -83,6 +83,15 @@ int outq_flush_wait(sc_outq *q, int timeout_ms);
 void outq_shutdown(sc_outq *q);
 void outq_free(sc_outq *q); /* after outq_shutdown(); accepts NULL */
 
+/* Inline writing, for the thread that reads the connection: between outq_hold() and
+ * outq_release() pushes to q do not wake its writer; outq_release() then writes what is
+ * queued on the calling thread (at most a few write calls; any rest goes to the writer), unless
+ * a writer is already serving q. Saves a thread hand-off per client message: the answer to a
+ * message leaves on the thread that read it. Holds nest. Returns the number of write calls
+ * made; no lock may be held by the caller (the write and resync callbacks run). */
+void outq_hold(sc_outq *q);
+size_t outq_release(sc_outq *q);
+
 /* Manual draining (queues without writers): writes everything queued, running resyncs, until
  * the queue is empty. Returns the number of write calls made. */
 size_t outq_drain(sc_outq *q);

@@ -254,7 +254,13 @@ static int ws_data(struct mg_connection *conn, int bits, char *data, size_t len,
     if (wc == NULL || wc->core == NULL)
         return 0;
     int opcode = bits & 0x0F;
+    /* What the core queues for this client while it handles the frame (the reply, its own
+     * patches) is written here, on this worker, when it is done: one thread hand-off less per
+     * message (outq.h). Patches for other clients still go to the writers. */
+    sc_outq *q = sc_conn_outq(wc->core);
+    outq_hold(q);
     sc_conn_frame(wc->core, (bits & 0x80) != 0, opcode, data, len);
+    outq_release(q);
     if (sc_conn_close_code(wc->core) == 0)
         return 1;
     /* Send what is queued (error replies, then the close frame), bounded by the write
