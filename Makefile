@@ -12,7 +12,7 @@ NPM_DIRS   := $(wildcard public tests/js bench bench/peers/node)
 
 CMAKE_FLAGS := -DSC_WERROR=ON -Wno-dev --log-level=WARNING
 
-.PHONY: all deps build run test test-c test-asan test-tsan test-fuzz fuzz fuzz-build bench clean
+.PHONY: all deps build run test test-c test-asan test-tsan test-fuzz fuzz fuzz-build bench bench-load bench-load-quick soak clean
 
 all: build
 
@@ -58,6 +58,18 @@ test-asan: deps
 # sc-patch vs the npm JSON Patch libraries on a generated corpus: one table, about 3 minutes.
 bench: build
 	node bench/compare.mjs
+
+# The WebSocket load matrix: ours vs the Node peer vs the civetweb echo ceiling, one table with
+# issue 7's targets (bench/run.mjs). About 10-15 minutes; the quick variant about 3.
+bench-load: build
+	bench/run
+
+bench-load-quick: build
+	bench/run --quick
+
+# 10 minutes of mixed load at half capacity: zero errors, stable RSS (bench/soak.mjs).
+soak: build
+	bench/soak
 
 # The server's Check suites and node tests again with ThreadSanitizer (the binary too): about a
 # minute once built (only the server's targets are built there). One test at a time (-j1): the
