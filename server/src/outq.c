@@ -156,12 +156,28 @@ void writers_stop(sc_writers *ws)
     free(ws);
 }
 
+/* Queues this thread scheduled between outq_defer_begin() and outq_defer_end(): marked
+ * scheduled, linked by ready_next, not yet on any writer's list (so no writer touches them). */
+static _Thread_local struct {
+    int depth;
+    sc_outq *head, *tail;
+} deferred;
+
 /* With q->mu held: puts q on its writer's list unless already there or being served. */
 static void schedule(sc_outq *q)
 {
     if (q->wr == NULL || q->scheduled || q->busy || q->shut || q->held)
         return;
     q->scheduled = 1;
+    if (deferred.depth > 0) {
+        q->ready_next = NULL;
+        if (deferred.tail != NULL)
+            deferred.tail->ready_next = q;
+        else
+            deferred.head = q;
+        deferred.tail = q;
+        return;
+    }
     writer *w = q->wr;
     pthread_mutex_lock(&w->mu);
     if (w->tail != NULL)
@@ -515,6 +531,40 @@ static size_t service_count(sc_outq *q, size_t max_writes)
 }
 
 static void service(sc_outq *q) { (void)service_count(q, 0); }
+
+void outq_defer_begin(void) { deferred.depth++; }
+
+void outq_defer_end(void)
+{
+    if (--deferred.depth > 0)
+        return;
+    /* One lock and one wake-up per writer for the whole batch. q->wr never changes and the
+     * deferred queues are reachable from this thread only, so the list needs no lock. */
+    while (deferred.head != NULL) {
+        writer *w = deferred.head->wr;
+        sc_outq *mine = NULL, *mine_tail = NULL, *rest = NULL, *rest_tail = NULL;
+        for (sc_outq *q = deferred.head, *next; q != NULL; q = next) {
+            next = q->ready_next;
+            q->ready_next = NULL;
+            sc_outq **h = q->wr == w ? &mine : &rest, **t = q->wr == w ? &mine_tail : &rest_tail;
+            if (*t != NULL)
+                (*t)->ready_next = q;
+            else
+                *h = q;
+            *t = q;
+        }
+        pthread_mutex_lock(&w->mu);
+        if (w->tail != NULL)
+            w->tail->ready_next = mine;
+        else
+            w->head = mine;
+        w->tail = mine_tail;
+        pthread_cond_signal(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+        deferred.head = rest;
+        deferred.tail = rest_tail;
+    }
+}
 
 void outq_hold(sc_outq *q)
 {

@@ -92,6 +92,16 @@ void outq_free(sc_outq *q); /* after outq_shutdown(); accepts NULL */
 void outq_hold(sc_outq *q);
 size_t outq_release(sc_outq *q);
 
+/* Batched hand-off, for a thread about to push one frame to many queues (a fan-out): between
+ * outq_defer_begin() and outq_defer_end() on one thread, queues that need their writer are
+ * only collected; outq_defer_end() gives them to their writers with one lock and one wake-up
+ * per writer, instead of one per queue (the writers would otherwise wake and contend for
+ * their list lock thousands of times per change). Nests. The deferring thread must not wait
+ * for a queue's writer in between (outq_flush_wait, outq_shutdown): that writer has not been
+ * told yet. */
+void outq_defer_begin(void);
+void outq_defer_end(void);
+
 /* Manual draining (queues without writers): writes everything queued, running resyncs, until
  * the queue is empty. Returns the number of write calls made. */
 size_t outq_drain(sc_outq *q);

@@ -1,7 +1,8 @@
 /*
  * test_outq.c -- who writes a connection's queue: its writer thread, or (between outq_hold and
- * outq_release) the thread that read the client's message, as an echo server would. Real
- * writer threads; every wait is bounded (outq_flush_wait), none is a fixed sleep.
+ * outq_release) the thread that read the client's message, as an echo server would; and when
+ * writers hear of queued work (at once, or at outq_defer_end for a batch). Real writer
+ * threads; every wait is bounded (outq_flush_wait), none is a fixed sleep.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -157,6 +158,39 @@ START_TEST(holds_nest_and_only_the_outermost_release_writes)
 }
 END_TEST
 
+START_TEST(deferred_queues_reach_their_writers_only_when_the_batch_ends)
+{
+    sc_writers *ws = writers_start(2);
+    rec r = {.self = pthread_self()};
+    pthread_mutex_init(&r.mu, NULL);
+    enum { QUEUES = 8 };
+    sc_outq *qs[QUEUES];
+    for (int i = 0; i < QUEUES; i++)
+        qs[i] = outq_new(ws, 1 << 20, 100, rec_write, &r, NULL);
+    sc_frame *a = text_frame(10);
+    outq_defer_begin();
+    outq_defer_begin(); /* nests */
+    for (int i = 0; i < QUEUES; i++)
+        ck_assert_int_eq(outq_push(qs[i], a, 0), 0);
+    outq_defer_end();
+    /* Still inside the outer batch: no writer has heard of any of these queues. */
+    ck_assert_int_eq(calls_of(&r, NULL), 0);
+    outq_defer_end();
+    for (int i = 0; i < QUEUES; i++)
+        ck_assert_int_eq(outq_flush_wait(qs[i], FLUSH_TIMEOUT_MS), 0);
+    int inl;
+    ck_assert_int_eq(calls_of(&r, &inl), QUEUES);
+    ck_assert_int_eq(inl, 0);
+    frame_unref(a);
+    for (int i = 0; i < QUEUES; i++) {
+        outq_shutdown(qs[i]);
+        outq_free(qs[i]);
+    }
+    writers_stop(ws);
+    pthread_mutex_destroy(&r.mu);
+}
+END_TEST
+
 static Suite *outq_suite(void)
 {
     Suite *s = suite_create("outq");
@@ -166,6 +200,7 @@ static Suite *outq_suite(void)
     tcase_add_test(tc, without_a_hold_the_writer_thread_writes);
     tcase_add_test(tc, an_inline_pass_stops_after_a_few_writes_and_the_writer_takes_the_rest);
     tcase_add_test(tc, holds_nest_and_only_the_outermost_release_writes);
+    tcase_add_test(tc, deferred_queues_reach_their_writers_only_when_the_batch_ends);
     suite_add_tcase(s, tc);
     return s;
 }
