@@ -361,7 +361,8 @@ static void conn_lost(conn *c, const char *why)
 {
     if (g.ph == PH_SETUP) {
         g.failed_setup++;
-        fprintf(stderr, "wsload: connection %d failed during setup: %s\n", c->idx, why);
+        if (g.failed_setup <= 5) /* the first few say why; the count is in the report */
+            fprintf(stderr, "wsload: connection %d failed during setup: %s\n", c->idx, why);
     } else if (g.ph != PH_DONE) {
         g.disconnects++;
         if (g.disconnects <= 5)
