@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 
 #include "util.h"
 
@@ -29,6 +30,9 @@
 /* After our close frame, how long a client that keeps sending may take to answer it before
  * the socket is dropped anyway. */
 #define SC_CLOSE_GRACE_MS 2000
+/* File descriptors needed beyond one socket per connection: the listener, HTTP requests in
+ * the extra threads, the store's files, plugins, logs. */
+#define SC_FD_SLACK 256
 
 struct sc_ws {
     struct mg_context *ctx;
@@ -307,6 +311,26 @@ static int log_message(const struct mg_connection *conn, const char *message)
     return 1;
 }
 
+/* Raises the soft RLIMIT_NOFILE (often 1024) so that --max-connections sockets fit, up to the
+ * hard limit; says so when even that is too low (accepts would fail with EMFILE). */
+static void fit_nofile(int max_connections)
+{
+    rlim_t need = (rlim_t)max_connections + SC_HTTP_THREADS + SC_FD_SLACK;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+        return;
+    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
+    if (want > rl.rlim_cur) {
+        rl.rlim_cur = want;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur < need)
+        sc_logf("warn", "--max-connections %d needs about %llu file descriptors but the limit "
+                "is %llu (raise the hard limit: ulimit -Hn, LimitNOFILE=)", max_connections,
+                (unsigned long long)need, (unsigned long long)rl.rlim_cur);
+}
+
 sc_ws *sc_ws_start(sc_server *s, const sc_ws_options *o, char *err, size_t errcap)
 {
     sc_ws *w = calloc(1, sizeof *w);
@@ -319,6 +343,7 @@ sc_ws *sc_ws_start(sc_server *s, const sc_ws_options *o, char *err, size_t errca
     snprintf(w->ws_path, sizeof w->ws_path, "%s/websocket", o->mount);
     snprintf(w->sc_ws_path, sizeof w->sc_ws_path, "%s/websocket", o->sc_mount);
     const sc_config *cfg = sc_server_config(s);
+    fit_nofile(cfg->max_connections);
 
     char ports[96], threads[16], ws_timeout[16], req_timeout[16];
     snprintf(ports, sizeof ports, "%s:%d", o->bind ? o->bind : "0.0.0.0", o->port);
