@@ -22,7 +22,8 @@ const BUILD = process.env.BUILD || join(root, 'build');
 const OURS = join(BUILD, 'statechannel');
 const WSLOAD = join(BUILD, 'wsload');
 const ECHO = join(BUILD, 'echo-peer');
-const NODE_PEER = join(root, 'bench/peers/node/server.mjs');
+// NODE_PEER overrides the Node peer's path (to try a peer that is not merged yet).
+const NODE_PEER = process.env.NODE_PEER || join(root, 'bench/peers/node/server.mjs');
 // A wsload run that takes longer than this is killed (its own deadlines are far shorter).
 const RUN_TIMEOUT_MS = 240000;
 // How long a server may take to listen: ours prespawns one thread per allowed connection,

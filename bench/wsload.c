@@ -957,12 +957,17 @@ static void on_message(conn *c, const char *data, size_t len, int64_t now)
             }
             return;
         }
-        if (g.ph == PH_MEASURE)
-            g.resyncs++;
-        t->version = v;
-        return;
+        if (t->version < 0 || v != t->version + 1) {
+            /* A full state at another version: the server resynced us (slow consumer). */
+            if (g.ph == PH_MEASURE)
+                g.resyncs++;
+            t->version = v;
+            return;
+        }
+        /* The next version as a full state: a server may send one instead of a patch that
+         * would be bigger (PROTOCOL.md section 4); it is this event's change all the same. */
     }
-    if (span_is(event, "state:patch")) {
+    if (span_is(event, "state:patch") || span_is(event, "state:change")) {
         int64_t v = find_version(payload, plen);
         if (t->version >= 0 && v != t->version + 1 && g.ph != PH_SETUP)
             g.gaps++;
