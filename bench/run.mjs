@@ -115,8 +115,13 @@ function wsload(args) {
     const t = setTimeout(() => p.kill('SIGKILL'), RUN_TIMEOUT_MS);
     p.on('exit', (code) => {
       clearTimeout(t);
-      try { resolve(JSON.parse(out.trim().split('\n').pop())); }
-      catch { resolve({ error: `wsload exit ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}` }); }
+      try {
+        const r = JSON.parse(out.trim().split('\n').pop());
+        // The first reason wsload gave for a failed connection, for the notes column.
+        const why = err.split('\n').find((l) => / failed during setup: | lost: /.test(l));
+        if (why) r.first_failure = why.replace(/^wsload: /, '');
+        resolve(r);
+      } catch { resolve({ error: `wsload exit ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}` }); }
     });
   });
 }
@@ -197,7 +202,7 @@ for (const sc of scenarios) {
   const unit = sc.mode === 'fanout' ? 'deliveries/s' : 'events/s';
   rows.push([sc.name, unit, fmtN(rate(ours)), fmtN(rate(node)), fmtN(rate(echo)), fmtR(ratio(rate(ours), rate(node))),
              fmtR(ratio(rate(ours), rate(echo))), fmtMs(p99(ours)), fmtMs(p99(node)),
-             [ours, node].map((r, i) => r && !clean(r) ? `${['ours', 'node'][i]}: ${r.error || `err ${r.errors} disc ${r.disconnects} setup ${r.setup_failures} gaps ${r.version_gaps} miss ${r.missing_patches} ${r.error_reasons}`}` : '').filter(Boolean).join('; ')]);
+             [ours, node].map((r, i) => r && !clean(r) ? `${['ours', 'node'][i]}: ${r.error || `err ${r.errors} disc ${r.disconnects} setup ${r.setup_failures} gaps ${r.version_gaps} miss ${r.missing_patches} ${r.error_reasons} ${r.first_failure ?? ''}`}` : '').filter(Boolean).join('; ')]);
   const ro = rate(ours), rn = rate(node), re = rate(echo);
   if (sc.mode === 'counter') {
     checks.push([`${sc.name}: ours >= Node peer`, rn == null || ro == null ? null : ro >= rn && clean(ours), `${fmtR(ratio(ro, rn))}`]);
