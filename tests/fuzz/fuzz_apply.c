@@ -1,20 +1,30 @@
 /*
- * fuzz_apply.c -- libFuzzer target for sc_patch_apply (RFC 6902), checking atomicity.
+ * fuzz_apply.c -- libFuzzer target for sc_patch_apply, sc_patch_apply_take and the indexed
+ * sc_doc (RFC 6902), checking atomicity and that the three ways to apply agree.
  *
- * Input: a JSON document, then a JSON patch (any JSON value: non-arrays must be refused), then
- * optionally one more byte: when present, allocation number (byte % 64) made through cJSON's
- * hooks during the apply fails, and so do all later ones (out-of-memory paths).
- * The seeds are the json-patch-tests cases written as "<doc> <patch>".
+ * Input: a JSON document, then up to FUZZ_MAX_PATCHES patches (any JSON values: non-arrays
+ * must be refused), then optionally one non-JSON byte: when present, allocation number
+ * (byte % 64) made through cJSON's hooks during the first apply fails, and so do all later ones
+ * (out-of-memory paths). The seeds are the json-patch-tests cases written as "<doc> <patch>",
+ * plus hand-made ones with containers large enough (32+ children) to be indexed by sc_doc.
  *
- * Properties, on every input:
+ * Properties of sc_patch_apply with the first patch, on every input:
  *   - failure: *doc is the very same root, holds the very same items in the same order (a walk
  *     of item pointers and key pointers taken before compares equal), is sc_json_equal to a
  *     copy taken before and prints the same bytes; err names the status returned, its strings
  *     are NUL-terminated and op_index is -1 or an index of the patch;
- *   - success: err is untouched; an out-of-memory run never succeeds after a refused allocation
- *     unless it is equal to what the unlimited run gives;
+ *   - success: err is untouched; a run with an allocation limit ends as the unlimited run
+ *     does, or with SC_PATCH_ENOMEM;
  *   - always: the patch is unchanged (only read); sc_json_write prints the result with the same
  *     bytes as cJSON_PrintUnformatted.
+ * Then all the patches are applied in turn three ways, with no allocation limit except on the
+ * sc_doc's first apply: sc_patch_apply on a plain tree (the reference), sc_patch_apply_take on
+ * another (with copies of the patches), and sc_doc_apply / sc_doc_apply_take alternately on one
+ * sc_doc, whose indexes live across the patches. After each patch all three return the same
+ * status and print the same bytes (same members in the same order); a failed take leaves its
+ * patch printing as before; a failed sc_doc apply leaves the tree printing as before. When the
+ * sc_doc's limited first apply runs out of memory it is retried unlimited (the indexes are then
+ * rebuilt lazily), and must then agree.
  */
 #include "fuzz_alloc.h"
 #include "fuzz_util.h"
@@ -23,6 +33,10 @@
 /* Allocation to fail is the trailing byte modulo this: patches of the seeds make up to a few
  * dozen allocations, so 64 reaches every one of them. */
 #define FUZZ_ALLOC_FAIL_SPAN 64
+
+/* Patches applied in sequence per input: enough for indexes to be built by one apply, used and
+ * updated by the next, and rebuilt after a failed one. */
+#define FUZZ_MAX_PATCHES 4
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -87,17 +101,84 @@ static void check_write(const cJSON *doc)
     sc_buf_free(&b);
 }
 
+/* Applies the patches in turn with sc_patch_apply (reference), sc_patch_apply_take and one
+ * sc_doc; see the file comment. original is only read. */
+static void check_three_ways(const cJSON *original, cJSON *const *patches, int n, long fail_at)
+{
+    cJSON *ref = cJSON_Duplicate(original, 1);
+    cJSON *taken = cJSON_Duplicate(original, 1);
+    cJSON *tree = cJSON_Duplicate(original, 1);
+    FUZZ_CHECK(ref != NULL && taken != NULL && tree != NULL, "out of memory");
+    sc_doc *d = sc_doc_new(tree, NULL);
+    FUZZ_CHECK(d != NULL, "sc_doc_new failed");
+    for (int i = 0; i < n; i++) {
+        sc_patch_status st_ref = sc_patch_apply(&ref, patches[i], NULL);
+
+        cJSON *pc = cJSON_Duplicate(patches[i], 1);
+        FUZZ_CHECK(pc != NULL, "out of memory");
+        char *pc_before = fuzz_print(pc);
+        sc_patch_status st_take = sc_patch_apply_take(&taken, pc, NULL);
+        if (st_take != SC_PATCH_OK) {
+            char *pc_after = fuzz_print(pc);
+            FUZZ_CHECK(strcmp(pc_before, pc_after) == 0,
+                       "a failed apply_take changed its patch: %s -> %s", pc_before, pc_after);
+            cJSON_free(pc_after);
+        }
+        cJSON_free(pc_before);
+        cJSON_Delete(pc);
+
+        char *doc_before = fuzz_print(sc_doc_root(d));
+        sc_patch_status st_doc;
+        int take = i % 2 == 1;
+        cJSON *dpc = take ? cJSON_Duplicate(patches[i], 1) : NULL;
+        FUZZ_CHECK(!take || dpc != NULL, "out of memory");
+        if (i == 0 && fail_at >= 0)
+            fuzz_alloc_fail_after(fail_at);
+        st_doc = take ? sc_doc_apply_take(d, dpc, NULL) : sc_doc_apply(d, patches[i], NULL);
+        fuzz_alloc_unlimited();
+        if (st_doc != SC_PATCH_OK) {
+            char *doc_after = fuzz_print(sc_doc_root(d));
+            FUZZ_CHECK(strcmp(doc_before, doc_after) == 0,
+                       "a failed sc_doc apply (%s) changed the document: %s -> %s",
+                       sc_patch_strerror(st_doc), doc_before, doc_after);
+            cJSON_free(doc_after);
+        }
+        if (i == 0 && fail_at >= 0 && st_doc == SC_PATCH_ENOMEM) /* again, without the limit */
+            st_doc = take ? sc_doc_apply_take(d, dpc, NULL) : sc_doc_apply(d, patches[i], NULL);
+        cJSON_Delete(dpc);
+        cJSON_free(doc_before);
+
+        FUZZ_CHECK(st_take == st_ref && st_doc == st_ref,
+                   "patch %d: apply %s, apply_take %s, sc_doc %s", i, sc_patch_strerror(st_ref),
+                   sc_patch_strerror(st_take), sc_patch_strerror(st_doc));
+        char *a = fuzz_print(ref), *b = fuzz_print(taken), *c = fuzz_print(sc_doc_root(d));
+        FUZZ_CHECK(strcmp(a, b) == 0 && strcmp(a, c) == 0,
+                   "patch %d: apply gave %s, apply_take %s, sc_doc %s", i, a, b, c);
+        cJSON_free(a);
+        cJSON_free(b);
+        cJSON_free(c);
+    }
+    sc_doc_free(d);
+    cJSON_Delete(ref);
+    cJSON_Delete(taken);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     size_t pos = 0;
     cJSON *doc = fuzz_next_json(data, size, &pos);
     if (doc == NULL)
         return 0;
-    cJSON *patch = fuzz_next_json(data, size, &pos);
-    if (patch == NULL) {
+    cJSON *patches[FUZZ_MAX_PATCHES];
+    int n_patches = 0;
+    while (n_patches < FUZZ_MAX_PATCHES &&
+           (patches[n_patches] = fuzz_next_json(data, size, &pos)) != NULL)
+        n_patches++;
+    if (n_patches == 0) {
         cJSON_Delete(doc);
         return 0;
     }
+    cJSON *patch = patches[0];
     while (pos < size && (data[pos] == ' ' || data[pos] == '\n'))
         pos++;
     long fail_at = pos < size ? (long)(data[pos] % FUZZ_ALLOC_FAIL_SPAN) : -1;
@@ -162,11 +243,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cJSON_free(patch_after);
     check_write(doc);
 
+    check_three_ways(copy, patches, n_patches, fail_at);
+
     free(before.v);
     cJSON_free(doc_before);
     cJSON_free(patch_before);
     cJSON_Delete(copy);
-    cJSON_Delete(patch);
+    for (int i = 0; i < n_patches; i++)
+        cJSON_Delete(patches[i]);
     cJSON_Delete(doc);
     return 0;
 }
