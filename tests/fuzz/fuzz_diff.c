@@ -9,7 +9,7 @@
  *   - A and B are unchanged (they print the same bytes before and after: a diff must not even
  *     reorder what it reads);
  *   - success: applying the patch to a copy of A succeeds and gives a document sc_json_equal
- *     to B; the patch is empty exactly when A equals B; no operation has the root path "" unless
+ *     to B; the patch is empty exactly when A equals B (sc_json_equal, checked symmetric); no operation has the root path "" unless
  *     allow_root; sc_diff_to_buf gives the same bytes cJSON_PrintUnformatted prints for the
  *     sc_diff tree, and the same operation count;
  *   - SC_PATCH_EROOT only without allow_root, and the same call with allow_root then succeeds;
@@ -114,6 +114,7 @@ static sc_patch_status check_diff(const cJSON *a, const cJSON *b, const sc_diff_
     }
     if (round_trip) {
         int same = sc_json_equal(a, b);
+        FUZZ_CHECK(same == sc_json_equal(b, a), "sc_json_equal is not symmetric");
         FUZZ_CHECK(same == (cJSON_GetArraySize(patch) == 0), "equal %d but %d operations: %s",
                    same, cJSON_GetArraySize(patch), printed);
         cJSON *x = cJSON_Duplicate(a, 1);
