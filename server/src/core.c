@@ -1165,7 +1165,10 @@ void sc_conn_frame(sc_conn *c, int fin, int opcode, const char *data, size_t len
         return;
     case 0x8: { /* close: answer with the same code */
         int code = len >= 2 ? (((unsigned char)data[0] << 8) | (unsigned char)data[1]) : 1000;
-        if (code < 1000 || code >= 5000 || code == 1005 || code == 1006 || code == 1015)
+        /* Echo only codes an endpoint may send (RFC 6455 7.4, the IANA registry): 1004 and
+         * 1016-2999 are reserved, 1005/1006/1015 never sent (found by tests/fuzz). */
+        if (!((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+              (code >= 3000 && code <= 4999)))
             code = 1002;
         conn_close_with(c, code, "closed by the client");
         return;

@@ -79,6 +79,26 @@ START_TEST(refs_and_topics_with_raw_control_characters_are_not_echoed)
 }
 END_TEST
 
+/* fuzz_server: a client's close code was echoed unless it was outside 1000-4999 or one of
+ * 1005/1006/1015, so the reserved 1004 and 1016-2999 went back on the wire. */
+START_TEST(a_close_with_a_reserved_code_is_answered_with_1002)
+{
+    static const struct {
+        int sent, answered;
+    } cases[] = {{1004, 1002}, {1016, 1002}, {2999, 1002}, {1005, 1002}, {999, 1002},
+                 {1000, 1000}, {1014, 1014}, {3000, 3000}, {4999, 4999}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        tconn *t = t_connect(srv, 0);
+        char payload[2] = {(char)(cases[k].sent >> 8), (char)(cases[k].sent & 0xFF)};
+        sc_conn_frame(t->c, 1, 0x8, payload, sizeof payload);
+        t_drain(t);
+        ck_assert_msg(t->close_code == cases[k].answered, "close %d answered %d, expected %d",
+                      cases[k].sent, t->close_code, cases[k].answered);
+        t_close(t);
+    }
+}
+END_TEST
+
 static Suite *fuzz_found_suite(void)
 {
     Suite *s = suite_create("fuzz_found");
@@ -86,6 +106,7 @@ static Suite *fuzz_found_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, a_ref_with_a_raw_nul_is_refused_instead_of_echoed_cut_short);
     tcase_add_test(tc, refs_and_topics_with_raw_control_characters_are_not_echoed);
+    tcase_add_test(tc, a_close_with_a_reserved_code_is_answered_with_1002);
     suite_add_tcase(s, tc);
     return s;
 }
