@@ -130,6 +130,9 @@ static int prepare_state(sc_ctx *ctx)
 
 static int chat_join(sc_ctx *ctx, const cJSON *params)
 {
+    /* With --auth, a join needs a valid token (docs/security.md); without, a no-op. */
+    if (sc_authorize_join(ctx, params) != SC_OK)
+        return SC_FAIL;
     if (!sc_topic_id_is_name(ctx, CHAT_MAX_ID_LEN))
         return sc_fail(ctx, "invalid topic", "use chat:<room>, room of 1..%d [A-Za-z0-9_-]",
                        CHAT_MAX_ID_LEN);

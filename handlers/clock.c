@@ -56,7 +56,9 @@ static int set_time(sc_ctx *ctx)
 
 static int clock_join(sc_ctx *ctx, const cJSON *params)
 {
-    (void)params;
+    /* With --auth, a join needs a valid token (docs/security.md); without, a no-op. */
+    if (sc_authorize_join(ctx, params) != SC_OK)
+        return SC_FAIL;
     if (!sc_topic_id_is_name(ctx, CLOCK_MAX_ID_LEN))
         return sc_fail(ctx, "invalid topic", "use clock:<id>, id of 1..%d [A-Za-z0-9_-]",
                        CLOCK_MAX_ID_LEN);

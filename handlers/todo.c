@@ -31,7 +31,9 @@
 
 static int todo_join(sc_ctx *ctx, const cJSON *params)
 {
-    (void)params;
+    /* With --auth, a join needs a valid token (docs/security.md); without, a no-op. */
+    if (sc_authorize_join(ctx, params) != SC_OK)
+        return SC_FAIL;
     if (!sc_topic_id_is_name(ctx, TODO_MAX_ID_LEN))
         return sc_fail(ctx, "invalid topic", "use todo:<id>, id of 1..%d [A-Za-z0-9_-]",
                        TODO_MAX_ID_LEN);

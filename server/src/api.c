@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "statechannel/patch.h"
+#include "token.h"
 
 void ctx_init(sc_ctx *ctx, sc_server *s, sc_plugin *pl, sc_inst *in, sc_chan *ch, sc_ctx_kind k)
 {
@@ -270,4 +271,46 @@ void sc_log(sc_ctx *ctx, sc_log_level level, const char *fmt, ...)
     const char *lv = (unsigned)level < 4 ? names[level] : "info";
     sc_logf(lv, "[%s %s] %s", ctx && ctx->pl ? ctx->pl->h.name : "?",
             ctx && ctx->inst ? ctx->inst->topic : "", msg);
+}
+
+/* ---- tokens ----------------------------------------------------------------------------------- */
+
+const char *sc_token_strerror(sc_token_status st)
+{
+    switch (st) {
+#define SC_TOKEN_TEXT_(name, text) case name: return text;
+        SC_TOKEN_STATUS_MAP(SC_TOKEN_TEXT_)
+#undef SC_TOKEN_TEXT_
+    }
+    return "unknown token status";
+}
+
+int sc_auth_required(const sc_ctx *ctx) { return ctx != NULL && ctx->srv->cfg.auth; }
+
+sc_token_status sc_token_verify(const sc_ctx *ctx, const char *token, const char *topic,
+                                char *subject, size_t subject_cap)
+{
+    if (ctx == NULL)
+        return SC_TOKEN_NO_SECRET;
+    const sc_config *cfg = &ctx->srv->cfg;
+    return sc_token_check(cfg->auth_secret, cfg->auth_secret_len, token, topic,
+                          sc_wall_ms() / 1000, subject, subject_cap);
+}
+
+int sc_authorize_join(sc_ctx *ctx, const cJSON *params)
+{
+    if (!sc_auth_required(ctx))
+        return SC_OK;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(params, "token");
+    const char *token = cJSON_IsString(t) ? t->valuestring : NULL;
+    if (token == NULL)
+        token = sc_token(ctx);
+    if (token == NULL) {
+        t = cJSON_GetObjectItemCaseSensitive(sc_socket_params(ctx), "token");
+        token = cJSON_IsString(t) ? t->valuestring : NULL;
+    }
+    sc_token_status st = sc_token_verify(ctx, token, sc_topic(ctx), NULL, 0);
+    if (st != SC_TOKEN_OK)
+        return sc_fail(ctx, "unauthorized", "%s", sc_token_strerror(st));
+    return SC_OK;
 }

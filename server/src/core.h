@@ -89,6 +89,9 @@ typedef struct sc_config {
                                   states and sessions live in memory only */
     int durable;               /* with a store: an sc:event ok waits for its commit */
     int64_t session_ttl_ms;    /* idle sessions expire after this long */
+    int auth;                  /* --auth: sc_authorize_join() demands a valid token */
+    const unsigned char *auth_secret; /* token HMAC key (not owned; outlives the server), or NULL */
+    size_t auth_secret_len;    /* bytes */
 } sc_config;
 
 void sc_config_defaults(sc_config *c);

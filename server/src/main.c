@@ -23,6 +23,7 @@
 
 #include "core.h"
 #include "store.h"
+#include "token.h"
 #include "util.h"
 #include "ws.h"
 
@@ -63,6 +64,9 @@ static void usage(FILE *f)
         "  --session-ttl SEC        sessions idle this long expire (default %lld)\n"
         "  --resume-log-versions N  patches kept per state for resumes (default 1000)\n"
         "  --resume-log-bytes BYTES ... and at most this many bytes of them (default 10485760)\n"
+        "  --auth                   joins of the bundled handlers need a valid token\n"
+        "  --auth-secret-file PATH  token secret, >= 32 bytes (default: $" SC_AUTH_SECRET_ENV ")\n"
+        "  statechannel token --sub NAME [--ttl SEC] [--topic PATTERN]  mints a token\n"
         "  --help                   this text\n",
         SC_DEFAULT_MAX_MESSAGE, SC_DEFAULT_MAX_DEPTH, SC_DEFAULT_MAX_TOPICS,
         SC_DEFAULT_MAX_EVENTS_PER_SEC, SC_DEFAULT_MAX_CONNECTIONS,
@@ -131,11 +135,19 @@ int main(int argc, char **argv)
     sc_store_options_init(&so);
     mallopt(M_TRIM_THRESHOLD, SC_MALLOC_TRIM_THRESHOLD);
 
+    if (argc > 1 && strcmp(argv[1], "token") == 0)
+        return sc_token_main(argc - 1, argv + 1);
+    const char *secret_file = NULL;
+
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return 0;
+        }
+        if (strcmp(a, "--auth") == 0) {
+            cfg.auth = 1;
+            continue;
         }
         /* --flag=value is the same as --flag value. */
         char flag[64];
@@ -205,6 +217,8 @@ int main(int argc, char **argv)
             so.log_max_versions = (uint64_t)num_arg(a, v, 1, 1LL << 32);
         else if (strcmp(a, "--resume-log-bytes") == 0)
             so.log_max_bytes = (uint64_t)num_arg(a, v, 1024, 1LL << 40);
+        else if (strcmp(a, "--auth-secret-file") == 0)
+            secret_file = v;
         else {
             fprintf(stderr, "statechannel: unknown flag %s\n", a);
             usage(stderr);
@@ -212,9 +226,22 @@ int main(int argc, char **argv)
         }
     }
 
+    /* The token secret: needed by --auth, optional otherwise (handlers may still verify). */
+    unsigned char *secret = NULL;
+    char serr[256];
+    int src = sc_auth_secret_load(secret_file, getenv(SC_AUTH_SECRET_ENV), &secret,
+                                  &cfg.auth_secret_len, serr, sizeof serr);
+    if (src < 0 || (src > 0 && cfg.auth)) {
+        fprintf(stderr, "statechannel: %s\n",
+                src < 0 ? serr : "--auth needs a secret: --auth-secret-file or $" SC_AUTH_SECRET_ENV);
+        return 1;
+    }
+    cfg.auth_secret = secret;
+
     if (prepare_data_dir(data_dir) != 0) {
         fprintf(stderr, "statechannel: data directory %s is not a writable directory: %s\n",
                 data_dir, strerror(errno));
+        free(secret);
         return 1;
     }
 
@@ -240,6 +267,7 @@ int main(int argc, char **argv)
     if (s == NULL) {
         fprintf(stderr, "statechannel: %s\n", err);
         sc_store_close(store);
+        free(secret);
         return 1;
     }
     sc_ws *w = sc_ws_start(s, &wo, err, sizeof err);
@@ -247,6 +275,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "statechannel: %s\n", err);
         sc_server_free(s);
         sc_store_close(store);
+        free(secret);
         return 1;
     }
     sc_logf("info", "listening on port %d (websocket %s/websocket, data %s, durable %s, "
@@ -267,6 +296,7 @@ int main(int argc, char **argv)
     sc_ws_stop(w);
     sc_server_free(s);
     sc_store_close(store);
+    free(secret);
     sc_logf("info", "stopped");
     return 0;
 }

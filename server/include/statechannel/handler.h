@@ -285,6 +285,48 @@ SC_API void sc_log(sc_ctx *ctx, sc_log_level level, const char *fmt, ...)
  * them store and keeps ids safe to echo. */
 SC_API int sc_topic_id_is_name(const sc_ctx *ctx, size_t max_len);
 
+/* ---- Tokens ------------------------------------------------------------------------------ */
+
+/* Signed, expiring tokens minted with `statechannel token` (docs/security.md): HMAC-SHA256
+ * under the server secret (--auth-secret-file or STATECHANNEL_AUTH_SECRET), compared in
+ * constant time. Statuses of sc_token_verify(); 0 is success. */
+#define SC_TOKEN_STATUS_MAP(X)                                                                 \
+    X(SC_TOKEN_OK, "valid token")                                                              \
+    X(SC_TOKEN_MISSING, "no token given")                                                      \
+    X(SC_TOKEN_MALFORMED, "malformed token")                                                   \
+    X(SC_TOKEN_BAD_SIGNATURE, "token signature does not match (tampered, or another secret)") \
+    X(SC_TOKEN_EXPIRED, "token expired")                                                       \
+    X(SC_TOKEN_WRONG_TOPIC, "token not valid for this topic")                                  \
+    X(SC_TOKEN_NO_SECRET, "the server has no auth secret configured")
+
+typedef enum sc_token_status {
+#define SC_TOKEN_ENUM_(name, text) name,
+    SC_TOKEN_STATUS_MAP(SC_TOKEN_ENUM_)
+#undef SC_TOKEN_ENUM_
+} sc_token_status;
+
+/* Longest subject a token carries (bytes, excluding the NUL). */
+#define SC_TOKEN_MAX_SUBJECT 128
+
+/* A static English description of st ("token expired"). */
+SC_API const char *sc_token_strerror(sc_token_status st);
+
+/* 1 when the server runs with --auth (joins of the demo handlers need a valid token). */
+SC_API int sc_auth_required(const sc_ctx *ctx);
+
+/* Checks token (NULL gives SC_TOKEN_MISSING) against the server secret and the clock. When
+ * topic is not NULL and the token names a topic pattern, the pattern must match topic. On
+ * SC_TOKEN_OK the token's subject is copied to subject[0..subject_cap) when subject is not
+ * NULL. Any thread, any callback. */
+SC_API sc_token_status sc_token_verify(const sc_ctx *ctx, const char *token, const char *topic,
+                                       char *subject, size_t subject_cap);
+
+/* The usual join authorization: SC_OK when --auth is off; otherwise the token is taken from
+ * the join params' "token", else the subprotocol token (sc_token()), else the socket param
+ * "token", and verified for sc_topic(ctx). A refusal is sc_fail(ctx, "unauthorized", <the
+ * sc_token_strerror() text>) and returns SC_FAIL. Call it first in join. */
+SC_API int sc_authorize_join(sc_ctx *ctx, const cJSON *params);
+
 #ifdef __cplusplus
 }
 #endif
