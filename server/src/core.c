@@ -27,6 +27,7 @@ void sc_config_defaults(sc_config *c)
     c->max_topics = SC_DEFAULT_MAX_TOPICS;
     c->max_events_per_sec = SC_DEFAULT_MAX_EVENTS_PER_SEC;
     c->max_connections = SC_DEFAULT_MAX_CONNECTIONS;
+    c->max_states = SC_DEFAULT_MAX_STATES;
     c->idle_timeout_ms = SC_DEFAULT_IDLE_TIMEOUT_MS;
     c->write_timeout_ms = SC_DEFAULT_WRITE_TIMEOUT_MS;
     c->queue_bytes = SC_DEFAULT_QUEUE_BYTES;
@@ -518,6 +519,10 @@ static int as_u53(const cJSON *v, uint64_t *out)
 /* The instance a join attaches to, locked, with one reference for the caller; NULL when it
  * cannot be had (*why says what). A per-topic state is loaded from the store the first
  * time; a resumed per-connection session brings its own. */
+/* join_inst's reason when --max-states is reached (compared by address: the join is then
+ * refused as "too_many_states" rather than a handler error). */
+static const char SC_WHY_TOO_MANY_STATES[] = "the server holds --max-states topic states";
+
 static sc_inst *join_inst(sc_server *s, sc_plugin *pl, const char *topic, sc_sess *ss,
                           int resumed, const char **why)
 {
@@ -556,9 +561,13 @@ static sc_inst *join_inst(sc_server *s, sc_plugin *pl, const char *topic, sc_ses
         return in;
     }
     for (int attempt = 0; attempt < 8 && in == NULL; attempt++) {
-        in = inst_get_shared(s, pl, topic);
-        if (in == NULL)
+        int full;
+        in = inst_get_shared(s, pl, topic, &full);
+        if (in == NULL) {
+            if (full)
+                *why = SC_WHY_TOO_MANY_STATES;
             return NULL;
+        }
         pthread_mutex_lock(&in->mu);
         if (in->dead) { /* a concurrent creating join failed: try again */
             pthread_mutex_unlock(&in->mu);
@@ -668,7 +677,7 @@ static void do_join(sc_conn *c, const sc_msg *m)
     if (in == NULL) {
         conn_remove_chan(c, ch);
         chan_free(ch);
-        refuse(c, m, "handler error", why);
+        refuse(c, m, why == SC_WHY_TOO_MANY_STATES ? "too_many_states" : "handler error", why);
         return;
     }
 

@@ -59,6 +59,11 @@
 #define SC_DEFAULT_QUEUE_FRAMES 4096
 /* Writer threads draining the outbound queues: 2 cores on the target box. */
 #define SC_DEFAULT_WRITERS 2
+/* Topic states (SC_SCOPE_TOPIC) held at once. They live until shutdown, so without a cap a
+ * client joining made-up topics (counter:1, counter:2, ...) grows memory without bound; a
+ * small state costs ~1-2 KiB, so 100k is ~200 MB at most. Joins that would create one more
+ * are refused with "too_many_states"; existing topics stay joinable. */
+#define SC_DEFAULT_MAX_STATES 100000
 /* Topic names longer than this are refused as "invalid topic": they are keys in maps and
  * logs, and no sane app needs more. */
 #define SC_MAX_TOPIC_LEN 256
@@ -80,6 +85,7 @@ typedef struct sc_config {
     int max_topics;            /* channels per socket */
     int max_events_per_sec;    /* per socket */
     int max_connections;       /* open WebSockets */
+    int max_states;            /* topic states held at once */
     int idle_timeout_ms;
     int write_timeout_ms;
     size_t queue_bytes;        /* outbound budget per socket */

@@ -42,7 +42,8 @@ int sc_http_state(sc_server *s, const char *topic, const cJSON *params, const ch
         in = inst_find_shared(s, topic);
         if (in == NULL && s->cfg.store != NULL) {
             /* Not joined since the start: the store may hold it. Kept in memory only if so. */
-            in = inst_get_shared(s, pl, topic);
+            int full; /* past --max-states: answered as not found */
+            in = inst_get_shared(s, pl, topic, &full);
             if (in != NULL) {
                 pthread_mutex_lock(&in->mu);
                 if (!in->created && inst_load_topic(in) != 1)

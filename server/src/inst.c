@@ -67,6 +67,8 @@ static sc_inst *inst_alloc(sc_server *s, sc_plugin *pl, const char *topic, sc_sc
 
 static void reg_insert(sc_server *s, sc_inst *in)
 {
+    if (in->scope == SC_SCOPE_TOPIC)
+        s->n_topic_states++;
     size_t b = topic_hash(in->topic);
     in->hnext = s->buckets[b];
     s->buckets[b] = in;
@@ -87,8 +89,9 @@ sc_inst *inst_find_shared(sc_server *s, const char *topic)
     return found;
 }
 
-sc_inst *inst_get_shared(sc_server *s, sc_plugin *pl, const char *topic)
+sc_inst *inst_get_shared(sc_server *s, sc_plugin *pl, const char *topic, int *full)
 {
+    *full = 0;
     pthread_mutex_lock(&s->reg_mu);
     for (sc_inst *in = s->buckets[topic_hash(topic)]; in != NULL; in = in->hnext) {
         if (in->scope == SC_SCOPE_TOPIC && strcmp(in->topic, topic) == 0) {
@@ -96,6 +99,13 @@ sc_inst *inst_get_shared(sc_server *s, sc_plugin *pl, const char *topic)
             pthread_mutex_unlock(&s->reg_mu);
             return in;
         }
+    }
+    /* Topic states live until shutdown: without a cap, joins of made-up topics would grow
+     * memory without bound. */
+    if (s->n_topic_states >= (size_t)s->cfg.max_states) {
+        pthread_mutex_unlock(&s->reg_mu);
+        *full = 1;
+        return NULL;
     }
     sc_inst *in = inst_alloc(s, pl, topic, SC_SCOPE_TOPIC);
     if (in != NULL)
@@ -147,6 +157,8 @@ void inst_kill(sc_inst *in)
         if (*pp == in) {
             *pp = in->hnext;
             unlinked = 1;
+            if (in->scope == SC_SCOPE_TOPIC)
+                s->n_topic_states--;
             break;
         }
     }

@@ -227,6 +227,7 @@ struct sc_server {
     sc_inst *buckets[SC_REG_BUCKETS];
     struct sc_conn *conns;           /* doubly linked via prev/next */
     int n_conns;
+    size_t n_topic_states;           /* SC_SCOPE_TOPIC instances in the registry (reg_mu) */
     atomic_int slots;                /* reserved connection slots */
     atomic_int stopping;
     int close_all_code;              /* under reg_mu: set by sc_server_close_all(); a connection */
@@ -283,8 +284,9 @@ struct sc_conn {
 
 /* ---- inst.c -------------------------------------------------------------------------------- */
 sc_plugin *sc_plugin_match(sc_server *s, const char *topic);
-/* Finds or creates the shared instance of a per-topic state (one new reference). */
-sc_inst *inst_get_shared(sc_server *s, sc_plugin *pl, const char *topic);
+/* Finds or creates the shared instance of a per-topic state (one new reference). NULL with
+ * *full = 1 when creating it would pass cfg.max_states. */
+sc_inst *inst_get_shared(sc_server *s, sc_plugin *pl, const char *topic, int *full);
 /* Finds the shared instance if it exists (one new reference), else NULL. */
 sc_inst *inst_find_shared(sc_server *s, const char *topic);
 /* Creates a private instance (SC_SCOPE_CONNECTION) registered under its topic. */

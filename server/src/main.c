@@ -53,6 +53,7 @@ static void usage(FILE *f)
         "  --max-topics N           channels per socket (default %d)\n"
         "  --max-events-per-sec N   messages per second per socket (default %d)\n"
         "  --max-connections N      open WebSockets; beyond: HTTP 503 (default %d)\n"
+        "  --max-states N           topic states held; joins creating more are refused (default %d)\n"
         "  --idle-timeout SEC       close silent sockets after about this long (>= 60, default %d)\n"
         "  --write-timeout MS       longest a socket write may block (default %d)\n"
         "  --max-queue-bytes BYTES  outbound budget per socket (default %u)\n"
@@ -69,7 +70,7 @@ static void usage(FILE *f)
         "  statechannel token --sub NAME [--ttl SEC] [--topic PATTERN]  mints a token\n"
         "  --help                   this text\n",
         SC_DEFAULT_MAX_MESSAGE, SC_DEFAULT_MAX_DEPTH, SC_DEFAULT_MAX_TOPICS,
-        SC_DEFAULT_MAX_EVENTS_PER_SEC, SC_DEFAULT_MAX_CONNECTIONS,
+        SC_DEFAULT_MAX_EVENTS_PER_SEC, SC_DEFAULT_MAX_CONNECTIONS, SC_DEFAULT_MAX_STATES,
         SC_DEFAULT_IDLE_TIMEOUT_MS / 1000, SC_DEFAULT_WRITE_TIMEOUT_MS,
         (unsigned)SC_DEFAULT_QUEUE_BYTES, SC_DEFAULT_WRITERS,
         (long long)(SC_DEFAULT_SESSION_TTL_MS / 1000));
@@ -195,6 +196,8 @@ int main(int argc, char **argv)
             cfg.max_events_per_sec = (int)num_arg(a, v, 1, 1000000);
         else if (strcmp(a, "--max-connections") == 0)
             cfg.max_connections = (int)num_arg(a, v, 1, 60000);
+        else if (strcmp(a, "--max-states") == 0)
+            cfg.max_states = (int)num_arg(a, v, 1, 100000000);
         else if (strcmp(a, "--idle-timeout") == 0)
             cfg.idle_timeout_ms = (int)num_arg(a, v, SC_MIN_IDLE_TIMEOUT_MS / 1000, 86400) * 1000;
         else if (strcmp(a, "--write-timeout") == 0)

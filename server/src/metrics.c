@@ -82,6 +82,11 @@ void sc_http_metrics(sc_server *s, sbuf *o)
     sbuf_printf(o, "# HELP statechannel_connections Open WebSocket connections.\n"
                    "# TYPE statechannel_connections gauge\nstatechannel_connections %d\n",
                 sc_server_conn_count(s));
+    pthread_mutex_lock(&s->reg_mu);
+    size_t states = s->n_topic_states;
+    pthread_mutex_unlock(&s->reg_mu);
+    sbuf_printf(o, "# HELP statechannel_states Topic states held in memory (cap: --max-states).\n"
+                   "# TYPE statechannel_states gauge\nstatechannel_states %zu\n", states);
     counter(o, "statechannel_connections_total", "WebSocket connections opened.", ld(&m->conns_total));
     counter(o, "statechannel_messages_received_total", "Client messages received.", ld(&m->messages_in));
     counter(o, "statechannel_bytes_received_total", "Client message bytes received.", ld(&m->bytes_in));

@@ -191,3 +191,38 @@ test('1,000 half-open connections (connected, silent) are dropped and cost a bou
       + `newcomer ${newcomerMs} ms; probe ${r.rounds} round trips, max ${r.maxMs.toFixed(1)} ms`);
   } finally { await s.stop(); }
 });
+
+test('a join flood is bounded by the rate limit, --max-topics and --max-states', async () => {
+  const CAP = 500;
+  const s = await startServer({ handlers: TEST_PLUGINS, args: ['--max-connections', '64', '--max-states', String(CAP)] });
+  try {
+    const url = `${s.wsUrl}/websocket?vsn=2.0.0`;
+    let refusedFull = 0;
+    const r = await withProbe(s, async () => {
+      // One socket sends 3,000 joins of new topics without waiting for replies.
+      const blast = await Client.open(url);
+      for (let i = 0; i < 3000; i++) blast.send([String(i), String(i), `test:flood-${i}`, 'phx_join', {}]);
+      assert.equal((await within(blast.closed, 20000, 'the blaster is closed')).code, 1008);
+      // Ten sockets churn join + leave of new topics (each state outlives its subscribers).
+      await Promise.all(Array.from({ length: 10 }, async (_, k) => {
+        const c = await Client.open(url);
+        for (let i = 1; i <= 60; i++) {
+          const topic = `test:churn-${k}-${i}`;
+          const rep = await c.join(topic, String(i));
+          if (rep[4].status === 'ok') await c.push(String(i), `l${i}`, topic, 'phx_leave');
+          else { assert.equal(rep[4].response.reason, 'too_many_states'); refusedFull++; }
+        }
+        c.close();
+      }));
+    });
+    const states = await metric(s, 'statechannel_states');
+    assert.ok(states <= CAP, `${states} states held, cap ${CAP}`);
+    assert.ok(refusedFull > 0, 'joins creating states past the cap were refused');
+    // Topics that exist stay joinable.
+    const c = await Client.open(url);
+    assert.equal((await c.join('test:churn-0-1', '1'))[4].status, 'ok');
+    c.close();
+    assert.match(await (await fetch(`${s.base}/metrics`)).text(), /statechannel_refusals_total\{reason="too_many_states"\} [1-9]/);
+    console.log(`# join flood: ${states} states (cap ${CAP}), ${refusedFull} joins refused; probe ${r.rounds} round trips, max ${r.maxMs.toFixed(1)} ms`);
+  } finally { await s.stop(); }
+});
