@@ -82,9 +82,24 @@ void sc_http_metrics(sc_server *s, sbuf *o)
     sbuf_printf(o, "# HELP statechannel_connections Open WebSocket connections.\n"
                    "# TYPE statechannel_connections gauge\nstatechannel_connections %d\n",
                 sc_server_conn_count(s));
+    /* Outbound queues: the total, and the largest (a client that stops reading shows here,
+     * bounded by --max-queue-bytes). O(connections) per scrape; lock order reg_mu -> queue. */
+    size_t queued = 0, queued_max = 0;
     pthread_mutex_lock(&s->reg_mu);
     size_t states = s->n_topic_states;
+    for (sc_conn *c = s->conns; c != NULL; c = c->next) {
+        size_t bytes = 0;
+        outq_stats(c->q, &bytes, NULL, NULL);
+        queued += bytes;
+        if (bytes > queued_max)
+            queued_max = bytes;
+    }
     pthread_mutex_unlock(&s->reg_mu);
+    sbuf_printf(o, "# HELP statechannel_queued_bytes Bytes waiting in outbound queues.\n"
+                   "# TYPE statechannel_queued_bytes gauge\nstatechannel_queued_bytes %zu\n"
+                   "# HELP statechannel_queued_bytes_max The largest outbound queue of one connection.\n"
+                   "# TYPE statechannel_queued_bytes_max gauge\nstatechannel_queued_bytes_max %zu\n",
+                queued, queued_max);
     sbuf_printf(o, "# HELP statechannel_states Topic states held in memory (cap: --max-states).\n"
                    "# TYPE statechannel_states gauge\nstatechannel_states %zu\n", states);
     counter(o, "statechannel_connections_total", "WebSocket connections opened.", ld(&m->conns_total));

@@ -1,9 +1,16 @@
 /*
- * outq.c -- see outq.h for the policy. Locks: q->mu (per queue) may be held while taking a
- * writer's wmu (to schedule), never the reverse; neither is held during a write or a resync
- * callback. Each queue is served by one writer (chosen round-robin at creation), so frames of
- * one connection are written in push order. Costs: push O(1) (O(queue) when it overflows),
- * a batch one memcpy per frame.
+ * outq.c -- see outq.h for the policy. Locks: q->mu (per queue) may be held while taking the
+ * writers' mu (to schedule), never the reverse; neither is held during a write or a resync
+ * callback.
+ *
+ * Scheduling: one ready list shared by every writer thread. A writer takes the queue at the
+ * head, writes one batch, and service_count() puts the queue back at the tail if it has more:
+ * a queue is served by one writer at a time (busy), so frames of one connection go out in
+ * push order, and connections take turns. A write that blocks (a client that stopped reading)
+ * holds only the writer doing it, for at most the write timeout; the other writers keep
+ * serving every other connection. (With a queue pinned to one writer, every connection
+ * sharing that writer used to wait behind the stuck socket.) Costs: push O(1) (O(queue) when
+ * it overflows), a batch one memcpy per frame.
  */
 #include "outq.h"
 
@@ -34,18 +41,13 @@ typedef struct retag {
     int requested; /* 1 once the resync callback was asked for it */
 } retag;
 
-typedef struct writer {
-    pthread_t thread;
+struct sc_writers {
+    pthread_t *threads;
+    int n;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    sc_outq *head, *tail; /* queues with work, linked by ready_next */
+    sc_outq *head, *tail; /* queues with work, linked by ready_next (guarded by mu) */
     int stop;
-} writer;
-
-struct sc_writers {
-    writer *w;
-    int n;
-    atomic_uint next; /* round-robin assignment of queues to writers */
 };
 
 struct sc_outq {
@@ -62,7 +64,7 @@ struct sc_outq {
     int closing;   /* a close frame is queued: nothing more is accepted */
     int shut;      /* released by its owner: never write again */
     int dead;      /* a write failed or the hard cap was hit */
-    writer *wr;    /* NULL: manual draining */
+    sc_writers *wr;    /* NULL: manual draining */
     sc_outq *ready_next;
     sc_write_fn write;
     void *write_user;
@@ -80,33 +82,35 @@ static void ctr_add(sc_outq *q, atomic_ullong *c, unsigned long long v)
 
 /* ---- writers -------------------------------------------------------------------------------- */
 
-static void service(sc_outq *q);
+static size_t service_count(sc_outq *q, size_t max_writes);
 
 static void *writer_main(void *arg)
 {
-    writer *w = arg;
-    pthread_mutex_lock(&w->mu);
+    sc_writers *ws = arg;
+    pthread_mutex_lock(&ws->mu);
     for (;;) {
-        while (w->head == NULL && !w->stop)
-            pthread_cond_wait(&w->cv, &w->mu);
-        if (w->head == NULL && w->stop)
+        while (ws->head == NULL && !ws->stop)
+            pthread_cond_wait(&ws->cv, &ws->mu);
+        if (ws->head == NULL && ws->stop)
             break;
-        sc_outq *q = w->head;
-        w->head = q->ready_next;
-        if (w->head == NULL)
-            w->tail = NULL;
+        sc_outq *q = ws->head;
+        ws->head = q->ready_next;
+        if (ws->head == NULL)
+            ws->tail = NULL;
         q->ready_next = NULL;
-        pthread_mutex_unlock(&w->mu);
+        pthread_mutex_unlock(&ws->mu);
 
         pthread_mutex_lock(&q->mu);
         q->scheduled = 0;
         q->busy = 1;
         pthread_mutex_unlock(&q->mu);
-        service(q);
+        /* One batch per turn; service_count requeues q at the tail if it has more: connections
+         * take turns, and a blocked write holds only this writer. */
+        (void)service_count(q, 1);
 
-        pthread_mutex_lock(&w->mu);
+        pthread_mutex_lock(&ws->mu);
     }
-    pthread_mutex_unlock(&w->mu);
+    pthread_mutex_unlock(&ws->mu);
     return NULL;
 }
 
@@ -117,19 +121,15 @@ sc_writers *writers_start(int n)
     sc_writers *ws = calloc(1, sizeof *ws);
     if (ws == NULL)
         return NULL;
-    ws->w = calloc((size_t)n, sizeof *ws->w);
-    if (ws->w == NULL) {
+    ws->threads = calloc((size_t)n, sizeof *ws->threads);
+    if (ws->threads == NULL) {
         free(ws);
         return NULL;
     }
+    pthread_mutex_init(&ws->mu, NULL);
+    pthread_cond_init(&ws->cv, NULL);
     for (int i = 0; i < n; i++) {
-        writer *w = &ws->w[i];
-        pthread_mutex_init(&w->mu, NULL);
-        pthread_cond_init(&w->cv, NULL);
-        if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
-            pthread_mutex_destroy(&w->mu);
-            pthread_cond_destroy(&w->cv);
-            ws->n = i;
+        if (pthread_create(&ws->threads[i], NULL, writer_main, ws) != 0) {
             writers_stop(ws);
             return NULL;
         }
@@ -142,17 +142,15 @@ void writers_stop(sc_writers *ws)
 {
     if (ws == NULL)
         return;
-    for (int i = 0; i < ws->n; i++) {
-        writer *w = &ws->w[i];
-        pthread_mutex_lock(&w->mu);
-        w->stop = 1;
-        pthread_cond_signal(&w->cv);
-        pthread_mutex_unlock(&w->mu);
-        pthread_join(w->thread, NULL);
-        pthread_mutex_destroy(&w->mu);
-        pthread_cond_destroy(&w->cv);
-    }
-    free(ws->w);
+    pthread_mutex_lock(&ws->mu);
+    ws->stop = 1;
+    pthread_cond_broadcast(&ws->cv);
+    pthread_mutex_unlock(&ws->mu);
+    for (int i = 0; i < ws->n; i++)
+        pthread_join(ws->threads[i], NULL);
+    pthread_mutex_destroy(&ws->mu);
+    pthread_cond_destroy(&ws->cv);
+    free(ws->threads);
     free(ws);
 }
 
@@ -178,15 +176,15 @@ static void schedule(sc_outq *q)
         deferred.tail = q;
         return;
     }
-    writer *w = q->wr;
-    pthread_mutex_lock(&w->mu);
-    if (w->tail != NULL)
-        w->tail->ready_next = q;
+    sc_writers *ws = q->wr;
+    pthread_mutex_lock(&ws->mu);
+    if (ws->tail != NULL)
+        ws->tail->ready_next = q;
     else
-        w->head = q;
-    w->tail = q;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
+        ws->head = q;
+    ws->tail = q;
+    pthread_cond_signal(&ws->cv);
+    pthread_mutex_unlock(&ws->mu);
 }
 
 /* ---- queue ---------------------------------------------------------------------------------- */
@@ -205,7 +203,7 @@ sc_outq *outq_new(sc_writers *ws, size_t max_bytes, size_t max_frames, sc_write_
     q->write_user = write_user;
     q->ctr = counters;
     if (ws != NULL)
-        q->wr = &ws->w[atomic_fetch_add(&ws->next, 1) % (unsigned)ws->n];
+        q->wr = ws;
     return q;
 }
 
@@ -530,37 +528,35 @@ static size_t service_count(sc_outq *q, size_t max_writes)
     return writes;
 }
 
-static void service(sc_outq *q) { (void)service_count(q, 0); }
-
 void outq_defer_begin(void) { deferred.depth++; }
 
 void outq_defer_end(void)
 {
     if (--deferred.depth > 0)
         return;
-    /* One lock and one wake-up per writer for the whole batch. q->wr never changes and the
-     * deferred queues are reachable from this thread only, so the list needs no lock. */
+    /* One lock and one wake-up per writer pool for the whole batch. q->wr never changes and
+     * the deferred queues are reachable from this thread only, so the list needs no lock. */
     while (deferred.head != NULL) {
-        writer *w = deferred.head->wr;
+        sc_writers *ws = deferred.head->wr;
         sc_outq *mine = NULL, *mine_tail = NULL, *rest = NULL, *rest_tail = NULL;
         for (sc_outq *q = deferred.head, *next; q != NULL; q = next) {
             next = q->ready_next;
             q->ready_next = NULL;
-            sc_outq **h = q->wr == w ? &mine : &rest, **t = q->wr == w ? &mine_tail : &rest_tail;
+            sc_outq **h = q->wr == ws ? &mine : &rest, **t = q->wr == ws ? &mine_tail : &rest_tail;
             if (*t != NULL)
                 (*t)->ready_next = q;
             else
                 *h = q;
             *t = q;
         }
-        pthread_mutex_lock(&w->mu);
-        if (w->tail != NULL)
-            w->tail->ready_next = mine;
+        pthread_mutex_lock(&ws->mu);
+        if (ws->tail != NULL)
+            ws->tail->ready_next = mine;
         else
-            w->head = mine;
-        w->tail = mine_tail;
-        pthread_cond_signal(&w->cv);
-        pthread_mutex_unlock(&w->mu);
+            ws->head = mine;
+        ws->tail = mine_tail;
+        pthread_cond_broadcast(&ws->cv);
+        pthread_mutex_unlock(&ws->mu);
         deferred.head = rest;
         deferred.tail = rest_tail;
     }
@@ -582,7 +578,7 @@ size_t outq_release(sc_outq *q)
     }
     int work = q->head != NULL || q->n_retags > 0;
     if (!work || q->busy || q->scheduled || q->shut || q->dead) {
-        /* Nothing to do, or a writer already serves it (it loops until the queue is empty). */
+        /* Nothing to do, or a writer serves it (and requeues it while it has more). */
         pthread_mutex_unlock(&q->mu);
         return 0;
     }

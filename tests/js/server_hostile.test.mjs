@@ -69,6 +69,9 @@ async function withProbe(s, attack, { topic = 'test:probe' } = {}) {
   })().catch((e) => { failure = e; });
   try {
     await attack();
+    // A short attack still needs a few round trips after it to show the server serves.
+    const after0 = rounds;
+    await until(() => failure || rounds >= after0 + 3, 'probe round trips after the attack');
   } finally {
     running = false;
     await loop;
@@ -224,5 +227,89 @@ test('a join flood is bounded by the rate limit, --max-topics and --max-states',
     c.close();
     assert.match(await (await fetch(`${s.base}/metrics`)).text(), /statechannel_refusals_total\{reason="too_many_states"\} [1-9]/);
     console.log(`# join flood: ${states} states (cap ${CAP}), ${refusedFull} joins refused; probe ${r.rounds} round trips, max ${r.maxMs.toFixed(1)} ms`);
+  } finally { await s.stop(); }
+});
+
+test('an event flood past the rate limit: bounded work, rate_limited replies, then 1008', async () => {
+  const url = `${srv.wsUrl}/websocket?vsn=2.0.0`;
+  let accepted = 0, limited = 0, elapsed = 0;
+  const r = await withProbe(srv, async () => {
+    const flooder = await Client.open(url);
+    await flooder.join('test:flooded', '1');
+    const t0 = Date.now();
+    for (let i = 0; i < 5000; i++) flooder.send(['1', `e${i}`, 'test:flooded', 'lvs_evt:inc', {}]);
+    assert.equal((await within(flooder.closed, 20000, 'the flooder is closed')).code, 1008);
+    elapsed = (Date.now() - t0) / 1000;
+    for (const m of flooder.inbox) {
+      if (m[3] !== 'phx_reply' || !String(m[1]).startsWith('e')) continue;
+      if (m[4].status === 'ok') accepted++;
+      else if (m[4].response.reason === 'rate_limited') limited++;
+    }
+  });
+  // The bucket holds 200 (the default --max-events-per-sec) and refills at 200/s.
+  assert.ok(accepted <= 200 + 200 * elapsed + 10, `${accepted} events accepted in ${elapsed} s`);
+  assert.ok(limited > 0, `${limited} rate_limited replies before the close`);
+  // The state holds exactly the accepted events.
+  const c = await Client.open(url);
+  await c.join('test:flooded', '1');
+  assert.equal((await c.event('test:flooded', 'state:change'))[4].state.count, accepted);
+  c.close();
+  console.log(`# event flood: ${accepted} accepted, ${limited} rate_limited, closed after ${elapsed} s; probe ${r.rounds} round trips, max ${r.maxMs.toFixed(1)} ms`);
+});
+
+test('a client that never reads while its topic changes 100 times/s: bounded queue, then one full state', async () => {
+  const BUDGET = 256 * 1024;
+  const s = await startServer({
+    handlers: TEST_PLUGINS,
+    args: ['--max-connections', '64', '--max-queue-bytes', String(BUDGET), '--max-events-per-sec', '1000'],
+  });
+  try {
+    const url = `${s.wsUrl}/websocket?vsn=2.0.0`;
+    const stalled = await Client.open(url);
+    await stalled.join('test:busy', '1');
+    await stalled.event('test:busy', 'state:change');
+    stalled.ws._socket.pause(); // reads nothing from now on: kernel buffers fill, then our queue
+    const driver = await Client.open(url);
+    await driver.join('test:busy', '1');
+    await driver.event('test:busy', 'state:change');
+    const STATE = 100000; // each change replaces a 100 KB string: ~10 MB/s toward the stalled client
+    let maxQueued = 0, version = 0, peakRss = 0;
+    const rss0 = procStatus(s.proc.pid).rssKb;
+    const r = await withProbe(s, async () => {
+      const t0 = Date.now();
+      for (let i = 0; i < 300; i++) { // 100 changes per second for 3 s
+        driver.send(['1', `d${i}`, 'test:busy', 'lvs_evt:big', { n: STATE + (i % 2) }]);
+        // A patch as big as the state comes as a state:change instead (PROTOCOL.md).
+        version = (await driver.next((m) => m[2] === 'test:busy' && (m[3] === 'state:patch' || m[3] === 'state:change'), 10000))[4].version;
+        await driver.reply(`d${i}`, 10000);
+        if (i % 10 === 0) {
+          maxQueued = Math.max(maxQueued, await metric(s, 'statechannel_queued_bytes_max'));
+          peakRss = Math.max(peakRss, procStatus(s.proc.pid).rssKb);
+        }
+        const ahead = t0 + (i + 1) * 10 - Date.now();
+        if (ahead > 0) await sleep(ahead);
+      }
+    });
+    // The stalled client's queue never held much more than its budget (+ one full state).
+    assert.ok(maxQueued <= BUDGET + 2 * STATE, `largest queue ${maxQueued} B, budget ${BUDGET} B`);
+    assert.ok(await metric(s, 'statechannel_frames_dropped_total') > 0, 'patches were dropped');
+    assert.ok(await metric(s, 'statechannel_resyncs_total') > 0, 'full states replaced them');
+    // ~30 MB were published toward it; the server kept a few queues' worth, not the backlog.
+    assert.ok(peakRss - rss0 < 32 * 1024, `RSS +${peakRss - rss0} KiB`);
+    // Reading again, it converges on the final version through full states, not 300 patches.
+    stalled.ws._socket.resume();
+    let got = 0, changes = 0, v = 0;
+    while (v < version) {
+      const m = await stalled.next((x) => x[3] === 'state:change' || x[3] === 'state:patch', 15000);
+      got++;
+      if (m[3] === 'state:change') changes++;
+      v = m[4].version;
+    }
+    assert.equal(v, version);
+    assert.ok(changes >= 1, 'dropped patches were replaced by a full state');
+    assert.ok(got < 300, `${got} frames instead of 300 patches`);
+    stalled.close(); driver.close();
+    console.log(`# non-reader: largest queue ${maxQueued} B (budget ${BUDGET}), RSS +${peakRss - rss0} KiB, caught up with ${got} frames `
+      + `(${changes} full states); probe ${r.rounds} round trips, max ${r.maxMs.toFixed(1)} ms`);
   } finally { await s.stop(); }
 });
