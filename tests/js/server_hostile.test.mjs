@@ -313,3 +313,88 @@ test('a client that never reads while its topic changes 100 times/s: bounded que
       + `(${changes} full states); probe ${r.rounds} round trips, max ${r.maxMs.toFixed(1)} ms`);
   } finally { await s.stop(); }
 });
+
+test('invalid UTF-8 in every shape closes with 1007; valid text split inside a character is fine', async () => {
+  const url = `${srv.wsUrl}/websocket?vsn=2.0.0`;
+  const r = await withProbe(srv, async () => {
+    const bad = [
+      Buffer.from([0x5b, 0xff, 0x5d]), // never valid
+      Buffer.from('["1","2","phoenix","heartbeat",{"x":"\xc0\xaf"}]', 'latin1'), // overlong '/'
+      Buffer.from('["1","2","phoenix","heartbeat",{"x":"\xed\xa0\x80"}]', 'latin1'), // surrogate
+      Buffer.from('["1","2","phoenix","heartbeat",{"x":"\xf4\x90\x80\x80"}]', 'latin1'), // > U+10FFFF
+      Buffer.from('["1","2","phoenix","heartbeat",{"x":"\xe2\x82"}]', 'latin1'), // truncated
+    ];
+    for (const payload of bad) {
+      const ws = await rawWs(srv.port, wsPath);
+      ws.sock.write(frame(1, payload));
+      await until(() => closeCode(ws) !== undefined, `close frame after ${payload.toString('hex')}`, 10000);
+      assert.equal(closeCode(ws), 1007, payload.toString('hex'));
+      ws.sock.write(frame(8, Buffer.from([0x03, 0xef]))); // answer it, as a client must
+      await within(ws.closed, 10000, 'socket closed after the close handshake');
+    }
+    // The euro sign split across two fragments: reassembled, then validated as a whole.
+    const ws = await rawWs(srv.port, wsPath);
+    const msg = Buffer.from('[null,"9","phoenix","heartbeat",{"x":"€"}]');
+    const cut = msg.indexOf(0xe2) + 1;
+    ws.sock.write(Buffer.concat([frame(1, msg.subarray(0, cut), { fin: false }), frame(0, msg.subarray(cut))]));
+    await until(() => ws.frames.some((f) => f.opcode === 1 && JSON.parse(f.payload)[1] === '9'), 'reply to the split message');
+    ws.sock.destroy();
+  });
+  assert.ok(await metric(srv, 'statechannel_refusals_total{reason="invalid_utf8"}') >= 5);
+  console.log(`# invalid UTF-8: probe ${r.rounds} round trips, max ${r.maxMs.toFixed(1)} ms`);
+});
+
+test('binary frames close with 1003, also in the middle of a fragmented text message', async () => {
+  const r = await withProbe(srv, async () => {
+    const a = await rawWs(srv.port, wsPath);
+    a.sock.write(frame(2, Buffer.from([0, 1, 2, 3])));
+    await until(() => closeCode(a) !== undefined, 'close frame after a binary frame', 10000);
+    assert.equal(closeCode(a), 1003);
+    a.sock.destroy();
+    const b = await rawWs(srv.port, wsPath);
+    b.sock.write(Buffer.concat([frame(1, '[null,"1",', { fin: false }), frame(2, Buffer.alloc(100000, 7))]));
+    await until(() => closeCode(b) !== undefined, 'close frame after binary inside a fragmented message', 10000);
+    assert.ok([1002, 1003].includes(closeCode(b)), `close ${closeCode(b)}`);
+    b.sock.destroy();
+  });
+  console.log(`# binary: probe ${r.rounds} round trips, max ${r.maxMs.toFixed(1)} ms`);
+});
+
+test('deeply nested JSON never reaches the parser: 100,000 levels, objects, and brackets in strings', async () => {
+  const url = `${srv.wsUrl}/websocket?vsn=2.0.0`;
+  const r = await withProbe(srv, async () => {
+    const c = await Client.open(url);
+    await c.join('test:deep', '1');
+    c.send(`["1","2","test:deep","lvs_evt:inc",${'['.repeat(100000)}${']'.repeat(100000)}]`);
+    assert.equal((await c.reply('2', 10000))[4].response.reason, 'too_deep');
+    c.send(`["1","3","test:deep","lvs_evt:inc",${'{"a":'.repeat(2000)}1${'}'.repeat(2000)}]`);
+    assert.equal((await c.reply('3', 10000))[4].response.reason, 'too_deep');
+    // Brackets inside strings are data, not nesting: accepted.
+    c.send(`["1","4","test:deep","lvs_evt:inc",{"note":"${'[{'.repeat(50000)}"}]`);
+    assert.equal((await c.reply('4', 10000))[4].status, 'ok');
+    // Unbalanced nesting with no readable ref: closed, never parsed.
+    c.send('['.repeat(200000));
+    assert.equal((await within(c.closed, 10000, 'unbalanced nesting closes')).code, 1008);
+  });
+  console.log(`# deep JSON: probe ${r.rounds} round trips, max ${r.maxMs.toFixed(1)} ms`);
+});
+
+test('static path traversal in every spelling gets 404 and never a file outside --public', async () => {
+  const inside = await rawHttp(srv.port, '/sub/a.txt');
+  assert.equal(inside.status, 200);
+  assert.match(inside.text, /inside-a/);
+  const attempts = [
+    '/../secret.txt', '/sub/../../secret.txt', '/./../secret.txt', '/%2e%2e/secret.txt',
+    '/%2E%2E/secret.txt', '/sub/%2e%2e/%2e%2e/secret.txt', '/..%2fsecret.txt', '/sub%2f..%2f..%2fsecret.txt',
+    '/%252e%252e/secret.txt', '/%252e%252e%252fsecret.txt', '/..\\secret.txt', '/sub\\..\\..\\secret.txt',
+    '/%5c..%5csecret.txt', '/..%5csecret.txt', '/.%2e/secret.txt', '/%c0%ae%c0%ae/secret.txt',
+    '//secret.txt', `/${'../'.repeat(20)}etc/passwd`, '/link.txt', '/secret.txt%00.html', '/secret.txt',
+  ];
+  for (const target of attempts) {
+    const { status, text } = await rawHttp(srv.port, target);
+    assert.doesNotMatch(text, /TOP-SECRET|root:x:0:0/, target);
+    assert.ok(status === 404 || status === 400, `${target} -> ${status}`);
+  }
+  // And the server still serves.
+  assert.equal((await fetch(`${srv.base}/healthz`)).status, 200);
+});
