@@ -4,6 +4,11 @@
 // made progress, and what bounded the attacker (a close code, a timeout, a cap, a gauge).
 // Deadlines are generous and every wait polls a condition: the suite must pass on a machine
 // several times slower and busier than the one it was written on.
+// Not part of `make test-tsan` (which runs js/server_*): the attacks drive civetweb's own
+// timeout and error paths, where civetweb 1.15 calls gmtime() from several threads (a race
+// inside civetweb that ThreadSanitizer reports), and a TSan server with 1,016 threads is too
+// slow for the bounds measured here. The writer-thread logic these tests exercise runs under
+// TSan in tests/server/test_concurrency.c and server_limits' slow-reader test.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, mkdtempSync, writeFileSync, mkdirSync, symlinkSync } from 'node:fs';
