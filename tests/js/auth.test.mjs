@@ -1,7 +1,9 @@
-// --auth against the real binary and the bundled handlers: a join needs a token minted with the
-// server's secret (by `statechannel token`, or any HMAC-SHA256 implementation: node:crypto
-// here), given in the join params, the phoenix subprotocol or the socket params; expired,
-// tampered, wrong-secret and wrong-topic tokens are refused with a clear reason.
+// Security features against the real binary. --auth with the bundled handlers: a join needs
+// a token minted with the server's secret (by `statechannel token`, or any HMAC-SHA256
+// implementation: node:crypto here), given in the join params, the phoenix subprotocol or
+// the socket params; expired, tampered, wrong-secret and wrong-topic tokens are refused with
+// a clear reason. And the --origin allow-list. (Not in the TSan run, whose build has no
+// bundled handlers.)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -10,7 +12,7 @@ import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, BIN } from './lib/server.mjs';
-import { Client, SMALL } from './server_helpers.mjs';
+import { Client, SMALL, TEST_PLUGINS } from './server_helpers.mjs';
 
 const SECRET = 'test-secret-0123456789abcdef-0123456789abcdef';
 const dir = mkdtempSync(join(tmpdir(), 'sc-auth-'));
@@ -130,4 +132,17 @@ test('--auth without a secret, or with a short one, refuses to start', () => {
   r = spawnSync(BIN, ['token', '--sub', 'x'], { encoding: 'utf8', env, timeout: 10000 });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /no secret/);
+});
+
+test('with an --origin allow-list, an upgrade without Origin or from another origin gets 403', async () => {
+  const s = await startServer({ handlers: TEST_PLUGINS, args: [...SMALL, '--origin', 'https://app.example'] });
+  try {
+    const u = `${s.wsUrl}/websocket?vsn=2.0.0`;
+    await assert.rejects(Client.open(u), /HTTP 403/); // ws sends no Origin by default
+    await assert.rejects(Client.open(u, { headers: { Origin: 'https://app.example.evil.com' } }), /HTTP 403/);
+    await assert.rejects(Client.open(u, { headers: { Origin: 'null' } }), /HTTP 403/);
+    const ok = await Client.open(u, { headers: { Origin: 'HTTPS://APP.EXAMPLE' } }); // case-insensitive
+    ok.close();
+    assert.match(await (await fetch(`${s.base}/metrics`)).text(), /statechannel_refusals_total\{reason="origin"\} 3/);
+  } finally { await s.stop(); }
 });
