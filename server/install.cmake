@@ -29,6 +29,9 @@ install(TARGETS scpatch scpatch_static sc_handler_api EXPORT statechannelTargets
 if(TARGET statechannel)
   install(TARGETS statechannel RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()
+if(TARGET statechannel_tls)
+  install(TARGETS statechannel_tls LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/statechannel)
+endif()
 if(EXISTS ${PROJECT_SOURCE_DIR}/handlers/CMakeLists.txt)
   get_property(sc_handler_targets DIRECTORY ${PROJECT_SOURCE_DIR}/handlers
                PROPERTY BUILDSYSTEM_TARGETS)

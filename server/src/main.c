@@ -65,6 +65,8 @@ static void usage(FILE *f)
         "  --session-ttl SEC        sessions idle this long expire (default %lld)\n"
         "  --resume-log-versions N  patches kept per state for resumes (default 1000)\n"
         "  --resume-log-bytes BYTES ... and at most this many bytes of them (default 10485760)\n"
+        "  --tls-cert PEM           serve https/wss only, with this certificate chain\n"
+        "  --tls-key PEM            the certificate's private key (with --tls-cert)\n"
         "  --auth                   joins of the bundled handlers need a valid token\n"
         "  --auth-secret-file PATH  token secret, >= 32 bytes (default: $" SC_AUTH_SECRET_ENV ")\n"
         "  statechannel token --sub NAME [--ttl SEC] [--topic PATTERN]  mints a token\n"
@@ -222,11 +224,20 @@ int main(int argc, char **argv)
             so.log_max_bytes = (uint64_t)num_arg(a, v, 1024, 1LL << 40);
         else if (strcmp(a, "--auth-secret-file") == 0)
             secret_file = v;
+        else if (strcmp(a, "--tls-cert") == 0)
+            wo.tls_cert = v;
+        else if (strcmp(a, "--tls-key") == 0)
+            wo.tls_key = v;
         else {
             fprintf(stderr, "statechannel: unknown flag %s\n", a);
             usage(stderr);
             return 2;
         }
+    }
+
+    if ((wo.tls_cert == NULL) != (wo.tls_key == NULL)) {
+        fprintf(stderr, "statechannel: --tls-cert and --tls-key go together\n");
+        return 2;
     }
 
     /* The token secret: needed by --auth, optional otherwise (handlers may still verify). */

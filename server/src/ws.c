@@ -10,11 +10,14 @@
 #include "ws.h"
 
 #include <civetweb.h>
+#include <dlfcn.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -34,11 +37,23 @@
  * the extra threads, the store's files, plugins, logs. */
 #define SC_FD_SLACK 256
 
+/* The TLS helper library (server/src/tls_compat.c), next to the binary in the build tree or
+ * in <libdir>/statechannel when installed. */
+#define SC_TLS_LIB "libstatechannel-tls.so"
+#ifndef SC_LIBDIR
+#define SC_LIBDIR "lib"
+#endif
+
+typedef int (*sc_tls_configure_fn)(void *ssl_ctx, const char *cert, const char *key, char *err,
+                                   size_t errcap);
+
 struct sc_ws {
     struct mg_context *ctx;
     sc_server *srv;
     sc_ws_options o;
     char ws_path[128], sc_ws_path[128];
+    sc_tls_configure_fn tls_configure; /* from the TLS helper; NULL without TLS */
+    char tls_err[256];                 /* why init_ssl failed */
 };
 
 typedef struct wsconn {
@@ -304,6 +319,51 @@ static void ws_close(const struct mg_connection *conn, void *cbdata)
     free(wc);
 }
 
+/* Loads the TLS helper before civetweb loads OpenSSL (tls_compat.c says why). The handle is
+ * never closed: civetweb keeps pointers into it for the process's life. */
+static int tls_load(sc_ws *w, char *err, size_t errcap)
+{
+    char exe[PATH_MAX], path[PATH_MAX + 64];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        snprintf(err, errcap, "TLS: cannot locate the executable");
+        return -1;
+    }
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    const char *candidates[] = {"%s/" SC_TLS_LIB, "%s/../" SC_LIBDIR "/statechannel/" SC_TLS_LIB};
+    void *h = NULL;
+    for (size_t i = 0; i < sizeof candidates / sizeof *candidates && h == NULL; i++) {
+        snprintf(path, sizeof path, candidates[i], exe);
+        if (access(path, R_OK) == 0 && (h = dlopen(path, RTLD_NOW | RTLD_GLOBAL)) == NULL) {
+            snprintf(err, errcap, "TLS: cannot load %s: %s", path, dlerror());
+            return -1;
+        }
+    }
+    if (h == NULL) {
+        snprintf(err, errcap, "TLS: %s not found next to the binary (this build has no TLS "
+                 "support: install libssl-dev and rebuild)", SC_TLS_LIB);
+        return -1;
+    }
+    w->tls_configure = (sc_tls_configure_fn)(uintptr_t)dlsym(h, "sc_tls_configure");
+    if (w->tls_configure == NULL) {
+        snprintf(err, errcap, "TLS: %s lacks sc_tls_configure", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* civetweb's init_ssl: we load the certificate chain and key ourselves (from two files). */
+static int init_ssl(void *ssl_ctx, void *user_data)
+{
+    sc_ws *w = user_data;
+    if (w->tls_configure(ssl_ctx, w->o.tls_cert, w->o.tls_key, w->tls_err, sizeof w->tls_err) != 0)
+        return -1;
+    return 1;
+}
+
 static int log_message(const struct mg_connection *conn, const char *message)
 {
     (void)conn;
@@ -346,7 +406,13 @@ sc_ws *sc_ws_start(sc_server *s, const sc_ws_options *o, char *err, size_t errca
     fit_nofile(cfg->max_connections);
 
     char ports[96], threads[16], ws_timeout[16], req_timeout[16];
-    snprintf(ports, sizeof ports, "%s:%d", o->bind ? o->bind : "0.0.0.0", o->port);
+    /* An "s" after the port makes it TLS only. */
+    snprintf(ports, sizeof ports, "%s:%d%s", o->bind ? o->bind : "0.0.0.0", o->port,
+             o->tls_cert ? "s" : "");
+    if (o->tls_cert != NULL && tls_load(w, err, errcap) != 0) {
+        free(w);
+        return NULL;
+    }
     snprintf(threads, sizeof threads, "%d", cfg->max_connections + SC_HTTP_THREADS);
     int ping = cfg->idle_timeout_ms / SC_PING_DIVISOR;
     snprintf(ws_timeout, sizeof ws_timeout, "%d", ping < 1000 ? 1000 : ping);
@@ -372,9 +438,14 @@ sc_ws *sc_ws_start(sc_server *s, const sc_ws_options *o, char *err, size_t errca
     memset(&cb, 0, sizeof cb);
     cb.begin_request = begin_request;
     cb.log_message = log_message;
+    if (o->tls_cert != NULL)
+        cb.init_ssl = init_ssl;
     w->ctx = mg_start(&cb, w, options);
     if (w->ctx == NULL) {
-        snprintf(err, errcap, "cannot listen on %s (port in use?)", ports);
+        if (w->tls_err[0] != '\0')
+            snprintf(err, errcap, "TLS: %s", w->tls_err);
+        else
+            snprintf(err, errcap, "cannot listen on %s (port in use?)", ports);
         free(w);
         return NULL;
     }

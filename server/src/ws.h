@@ -19,6 +19,8 @@ typedef struct sc_ws_options {
     const char *sc_mount;       /* "/statechannel" (StateChannel dialect) */
     const char *origins[SC_MAX_ORIGINS]; /* allow-list; none = allow every origin */
     int n_origins;
+    const char *tls_cert;       /* PEM chain, leaf first; NULL: plain HTTP/WebSocket */
+    const char *tls_key;        /* PEM private key (required with tls_cert) */
 } sc_ws_options;
 
 typedef struct sc_ws sc_ws;

@@ -14,10 +14,10 @@ export const TEST_PLUGINS = process.env.STATECHANNEL_TEST_PLUGINS
 export const SMALL = ['--max-connections', '32'];
 
 export class Client {
-  constructor(url, { protocols, headers } = {}) {
+  constructor(url, { protocols, headers, ca } = {}) {
     this.inbox = [];
     this.waiters = [];
-    this.ws = new WebSocket(url, protocols, { headers });
+    this.ws = new WebSocket(url, protocols, { headers, ca });
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('open', resolve);
       this.ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));

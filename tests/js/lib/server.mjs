@@ -1,6 +1,7 @@
 // Starts the real statechannel binary on a free loopback port for a test, and stops it.
 // Every test file uses this; nothing here fakes the server.
 import { spawn } from 'node:child_process';
+import https from 'node:https';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,8 +26,17 @@ export function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// GET url over https trusting only ca; resolves with the status code.
+function httpsStatus(url, ca) {
+  return new Promise((resolve, reject) => {
+    https.get(url, { ca }, (res) => { res.resume(); resolve(res.statusCode); }).on('error', reject);
+  });
+}
+
 // Starts the server; resolves once GET /healthz answers 200 (at most timeoutMs).
-// opts: { args: [...extra flags], dataDir, port, handlers, keepData }
+// opts: { args: [...extra flags], dataDir, port, handlers, keepData, tls: { ca } } -- with
+// tls the server was given --tls-cert/--tls-key: base is https://, wsUrl wss://, and the
+// health check trusts only ca.
 export async function startServer(opts = {}) {
   const port = opts.port ?? (await freePort());
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'sc-test-'));
@@ -46,14 +56,15 @@ export async function startServer(opts = {}) {
     resolve({ code, signal });
   }));
 
-  const base = `http://127.0.0.1:${port}`;
+  const base = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const deadline = Date.now() + (opts.timeoutMs ?? 10000);
   for (;;) {
     if (proc.exitCode !== null || proc.signalCode !== null)
       throw new Error(`statechannel exited during startup:\n${output}`);
     try {
-      const res = await fetch(`${base}/healthz`);
-      if (res.status === 200) break;
+      const status = opts.tls ? await httpsStatus(`${base}/healthz`, opts.tls.ca)
+        : (await fetch(`${base}/healthz`)).status;
+      if (status === 200) break;
     } catch { /* not listening yet */ }
     if (Date.now() > deadline) {
       expectingExit = true;
@@ -65,7 +76,7 @@ export async function startServer(opts = {}) {
 
   const server = {
     port, dataDir, proc, exited, base,
-    wsUrl: `ws://127.0.0.1:${port}/socket`,
+    wsUrl: `${opts.tls ? 'wss' : 'ws'}://127.0.0.1:${port}/socket`,
     output: () => output,
     // Graceful stop (SIGTERM); resolves with {code, signal}.
     async stop(signal = 'SIGTERM') {
