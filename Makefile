@@ -79,7 +79,7 @@ soak: build
 test-tsan: deps
 	@cmake -S . -B $(TSAN_BUILD) $(CMAKE_FLAGS) -DSC_TSAN=ON >/dev/null
 	@env -u MAKEFLAGS -u MAKELEVEL cmake --build $(TSAN_BUILD) -j$(JOBS) --target server_tests | grep -v -E '^\[ *[0-9]+%\] (Building|Linking|Built)' || true
-	cd $(TSAN_BUILD) && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --output-on-failure -j1 -R '^(server/|js/server_)' -E 'server/test_store'
+	cd $(TSAN_BUILD) && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" ctest --output-on-failure -j1 -R '^(server/|js/server_)' -E 'server/test_store'
 
 # libFuzzer targets (tests/fuzz, docs/fuzzing.md) in their own clang tree, everything
 # instrumented with ASan+UBSan. `make fuzz` runs each FUZZ_SECONDS; `make test-fuzz` is the 20 s
