@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, loadavg, cpus } from 'node:os';
 import { join } from 'node:path';
-import net from 'node:net';
+import { sleep, freePort, canConnect } from './loopback.mjs';
 
 const root = new URL('../', import.meta.url).pathname;
 const BUILD = process.env.BUILD || join(root, 'build');
@@ -47,22 +47,8 @@ for (const bin of [OURS, WSLOAD, ECHO])
 const haveNode = existsSync(NODE_PEER);
 if (!haveNode) console.error('bench/run: bench/peers/node/server.mjs is not there yet: the Node column stays empty');
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
 
-function canConnect(port) {
-  return new Promise((res) => {
-    const s = net.connect(port, '127.0.0.1', () => { s.destroy(); res(true); });
-    s.on('error', () => res(false));
-  });
-}
 
 // Starts a server with the file-descriptor limit raised to the hard limit (10,000 sockets).
 async function startServer(kind, conns) {

@@ -17,7 +17,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
-import net from 'node:net';
+import { sleep, freePort, canConnect } from './loopback.mjs';
 
 const root = new URL('../', import.meta.url).pathname;
 const BUILD = process.env.BUILD || join(root, 'build');
@@ -47,20 +47,6 @@ if (!(minutes > 0 && minutes <= 120)) { console.error('bench/soak: --minutes wan
 for (const bin of [OURS, WSLOAD])
   if (!existsSync(bin)) { console.error(`bench/soak: ${bin} is missing; run make build first`); process.exit(2); }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
-function canConnect(port) {
-  return new Promise((res) => {
-    const s = net.connect(port, '127.0.0.1', () => { s.destroy(); res(true); });
-    s.on('error', () => res(false));
-  });
-}
 function wsload(args, timeoutMs) {
   return new Promise((resolve) => {
     const p = spawn(WSLOAD, args, { stdio: ['ignore', 'pipe', 'pipe'] });
