@@ -1,24 +1,18 @@
 // Every demo renders from the real server, goes online and reacts to a click; a screenshot of
 // each lands in build/screenshots/ for a person to look at.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  launchBrowser, startServer, openPage, waitStatus, addTodo, todoTitles, eventually, screenshot, VIEWPORT,
+  serverAndBrowser, openPage, waitStatus, addTodo, todoTitles, eventually, screenshot, VIEWPORT,
 } from './lib.mjs';
 
-let server, browser, ctx;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
+let ctx;
+const env = serverAndBrowser({}, async ({ browser }) => {
   ctx = await browser.newContext({ viewport: VIEWPORT });
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
 });
 
 test('the index page links every demo', async () => {
-  const page = await openPage(ctx, `${server.base}/`);
+  const page = await openPage(ctx, `${env.server.base}/`);
   const links = await page.$$eval('.demo-list a', (as) => as.map((a) => a.getAttribute('href')));
   assert.deepEqual(links, ['./todo.html', './counter.html', './chat.html', './table.html']);
   await screenshot(page, 'index');
@@ -26,7 +20,7 @@ test('the index page links every demo', async () => {
 });
 
 test('the React TodoMVC adds, completes and counts items', async () => {
-  const page = await openPage(ctx, `${server.base}/todo.html?id=shots`);
+  const page = await openPage(ctx, `${env.server.base}/todo.html?id=shots`);
   await waitStatus(page, 'online');
   for (const t of ['Write the client', 'Test it in Chromium', 'Ship it']) await addTodo(page, t);
   await page.locator('[data-testid=todo-item]', { hasText: 'Write the client' }).locator('.toggle').click(); // not check(): the box follows server state, which lags the click
@@ -38,8 +32,8 @@ test('the React TodoMVC adds, completes and counts items', async () => {
 });
 
 test('the SolidJS counter counts clicks from two windows', async () => {
-  const a = await openPage(ctx, `${server.base}/counter.html?id=shots`);
-  const b = await openPage(await browser.newContext({ viewport: VIEWPORT }), `${server.base}/counter.html?id=shots`);
+  const a = await openPage(ctx, `${env.server.base}/counter.html?id=shots`);
+  const b = await openPage(await env.browser.newContext({ viewport: VIEWPORT }), `${env.server.base}/counter.html?id=shots`);
   await waitStatus(a, 'online');
   await waitStatus(b, 'online');
   for (let i = 0; i < 3; i++) await a.click('button[aria-label=Increment]');
@@ -51,11 +45,11 @@ test('the SolidJS counter counts clicks from two windows', async () => {
 });
 
 test('the chat shows messages, presence and typing', async () => {
-  const url = `${server.base}/chat.html?id=shots`;
-  const ann = await openPage(await browser.newContext({ viewport: VIEWPORT }), undefined);
+  const url = `${env.server.base}/chat.html?id=shots`;
+  const ann = await openPage(await env.browser.newContext({ viewport: VIEWPORT }), undefined);
   await ann.addInitScript(() => localStorage.setItem('sc-chat-name', 'Ann'));
   await ann.goto(url);
-  const ben = await openPage(await browser.newContext({ viewport: VIEWPORT }), undefined);
+  const ben = await openPage(await env.browser.newContext({ viewport: VIEWPORT }), undefined);
   await ben.addInitScript(() => localStorage.setItem('sc-chat-name', 'Ben'));
   await ben.goto(url);
   await waitStatus(ann, 'online');
@@ -74,7 +68,7 @@ test('the chat shows messages, presence and typing', async () => {
 });
 
 test('the SolidJS benchmark table creates, updates and swaps rows', async () => {
-  const page = await openPage(ctx, `${server.base}/table.html?id=shots`);
+  const page = await openPage(ctx, `${env.server.base}/table.html?id=shots`);
   await waitStatus(page, 'online');
   await page.click('#run');
   await eventually(async () => (await page.locator('table.bench tr').count()) === 1000, 15000, '1000 rows');

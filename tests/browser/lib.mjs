@@ -4,10 +4,12 @@
 import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { before, after } from 'node:test';
+import { startServer } from '../js/lib/server.mjs';
 
 const require = createRequire(new URL('../../public/package.json', import.meta.url));
 const { chromium } = require('playwright-core');
-export { startServer } from '../js/lib/server.mjs';
+export { startServer };
 
 const root = new URL('../../', import.meta.url).pathname;
 export const SCREENSHOTS = process.env.SC_SCREENSHOTS || join(root, 'build/screenshots');
@@ -26,6 +28,24 @@ export async function launchBrowser() {
 }
 
 export const VIEWPORT = { width: 1100, height: 760 };
+
+/** The start-up every browser test file shares: one real server (startServer's options) and one
+ *  Chromium for the whole file, both stopped after it; then `setup(env)` when given (one hook, so
+ *  the order is certain). Returns an object whose `server` and `browser` are set once the file's
+ *  `before` hook has run. */
+export function serverAndBrowser(serverOpts = {}, setup = null) {
+  const env = { server: null, browser: null };
+  before(async () => {
+    env.server = await startServer(serverOpts);
+    env.browser = await launchBrowser();
+    if (setup) await setup(env);
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.server?.stop();
+  });
+  return env;
+}
 
 /** A page that reports its console errors and uncaught exceptions into `errors`. */
 export async function openPage(context, url) {

@@ -1,24 +1,16 @@
 // Offline edits survive a reload and are applied exactly once when the browser is back online.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  launchBrowser, startServer, openPage, waitStatus, waitServiceWorker, addTodo, todoTitles,
+  serverAndBrowser, openPage, waitStatus, waitServiceWorker, addTodo, todoTitles,
   eventually, screenshot, VIEWPORT,
 } from './lib.mjs';
 
-let server, browser;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndBrowser();
 
 test('edits made offline survive a reload and reach the server exactly once when back online', async () => {
-  const url = `${server.base}/todo.html?id=offline`;
-  const ctx = await browser.newContext({ viewport: VIEWPORT });
+  const url = `${env.server.base}/todo.html?id=offline`;
+  const ctx = await env.browser.newContext({ viewport: VIEWPORT });
   let page = await openPage(ctx, url);
   await waitStatus(page, 'online');
   await waitServiceWorker(page);
@@ -46,7 +38,7 @@ test('edits made offline survive a reload and reach the server exactly once when
   await waitStatus(page, 'online', 0, 20000);
 
   // A fresh user sees the server's list: every edit once, in order.
-  const other = await openPage(await browser.newContext({ viewport: VIEWPORT }), url);
+  const other = await openPage(await env.browser.newContext({ viewport: VIEWPORT }), url);
   await waitStatus(other, 'online');
   const expected = ['online one', 'offline one', 'offline two', 'offline three'];
   await eventually(async () => (await todoTitles(other)).length >= 4, 10000, 'the server list');

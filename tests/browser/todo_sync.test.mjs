@@ -1,22 +1,14 @@
 // Two users (two isolated browser contexts) on one TodoMVC list see each other's edits.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, startServer, openPage, waitStatus, addTodo, todoTitles, eventually, screenshot, VIEWPORT } from './lib.mjs';
+import { serverAndBrowser, openPage, waitStatus, addTodo, todoTitles, eventually, screenshot, VIEWPORT } from './lib.mjs';
 
-let server, browser;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndBrowser();
 
 test('two browser contexts edit the same todo list and each sees the other\'s change', async () => {
-  const url = `${server.base}/todo.html?id=sync`;
-  const alice = await openPage(await browser.newContext({ viewport: VIEWPORT }), url);
-  const bob = await openPage(await browser.newContext({ viewport: VIEWPORT }), url);
+  const url = `${env.server.base}/todo.html?id=sync`;
+  const alice = await openPage(await env.browser.newContext({ viewport: VIEWPORT }), url);
+  const bob = await openPage(await env.browser.newContext({ viewport: VIEWPORT }), url);
   await waitStatus(alice, 'online');
   await waitStatus(bob, 'online');
 

@@ -5,26 +5,15 @@ import https from 'node:https';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import net from 'node:net';
+import { freePort, sleep } from '../../../bench/loopback.mjs';
 
 const root = new URL('../../../', import.meta.url).pathname;
 export const BIN = process.env.STATECHANNEL_BIN || join(root, 'build/statechannel');
 export const HANDLERS = process.env.STATECHANNEL_HANDLERS || join(root, 'build/handlers');
 export const PUBLIC = process.env.STATECHANNEL_PUBLIC || join(root, 'public/dist');
 
-// Asks the kernel for a free port on 127.0.0.1.
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// freePort and sleep are the bench drivers' loopback helpers; tests re-export freePort.
+export { freePort };
 
 // GET url over https trusting only ca; resolves with the status code.
 function httpsStatus(url, ca) {
