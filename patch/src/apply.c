@@ -11,7 +11,8 @@
  * When an operation fails, the log is undone newest first: each entry then finds the document
  * exactly as it left it (so "reinsert after this sibling" is exact) and the document returns to
  * its original items, order and pointers. Items the patch removed are freed only when the
- * whole patch has succeeded (commit); items it created are freed on rollback.
+ * whole patch has succeeded (commit), or, for an sc_doc, parked in its graveyard and freed
+ * later (doc.c); items it created are freed on rollback.
  *
  * Every allocation an operation needs (its log entries, a duplicated value, a new key) happens
  * before it changes the document, so running out of memory is just another failure to undo.
@@ -246,21 +247,36 @@ static void free_removed(sc__index *ix, cJSON *item)
     cJSON_Delete(item);
 }
 
-/* The patch succeeded: frees what it removed from the document. */
-static void commit(undo_log *log, sc__index *ix)
+/* A subtree the patch removed: freed now, or parked in *grave (linked through next, the
+ * first one at the head) for the caller to free later. A removed subtree is unreachable from
+ * the document and from the patch, so nothing can see it while it waits, and its addresses
+ * cannot be reused before it is freed: a kept index forgets it only when it is freed. */
+static void dispose(sc__index *ix, cJSON **grave, cJSON *item)
+{
+    if (grave == NULL) {
+        free_removed(ix, item);
+        return;
+    }
+    item->prev = NULL;
+    item->next = *grave;
+    *grave = item;
+}
+
+/* The patch succeeded: frees (or parks) what it removed from the document. */
+static void commit(undo_log *log, sc__index *ix, cJSON **grave)
 {
     for (size_t i = 0; i < log->n; i++) {
         undo *u = &log->e[i];
         switch ((undo_kind)u->kind) {
         case UNDO_DETACH:
             if (u->owned)
-                free_removed(ix, u->item);
+                dispose(ix, grave, u->item);
             if (u->key != NULL && !u->key_const)
                 cJSON_free(u->key);
             break;
         case UNDO_REPLACE:
         case UNDO_ROOT:
-            free_removed(ix, u->other);
+            dispose(ix, grave, u->other);
             break;
         case UNDO_INSERT:
             break;
@@ -616,7 +632,7 @@ static sc_patch_status run_op(apply_ctx *c, const cJSON *op, op_fields *f_out)
 }
 
 sc_patch_status sc__apply(cJSON **doc, cJSON *patch, unsigned flags, sc__index *ix,
-                          sc_patch_error *err)
+                          cJSON **grave, sc_patch_error *err)
 {
     if (doc == NULL || *doc == NULL)
         return sc__fail(err, SC_PATCH_EARG, NULL, "no document");
@@ -650,17 +666,17 @@ sc_patch_status sc__apply(cJSON **doc, cJSON *patch, unsigned flags, sc__index *
     }
     if (!c.ix->persistent)
         sc__index_drop(c.ix);
-    commit(&c.log, c.ix);
+    commit(&c.log, c.ix, grave);
     return SC_PATCH_OK;
 }
 
 sc_patch_status sc_patch_apply(cJSON **doc, const cJSON *patch, sc_patch_error *err)
 {
     /* Flags 0: the patch is only read, so dropping const is sound. */
-    return sc__apply(doc, (cJSON *)patch, 0, NULL, err);
+    return sc__apply(doc, (cJSON *)patch, 0, NULL, NULL, err);
 }
 
 sc_patch_status sc_patch_apply_take(cJSON **doc, cJSON *patch, sc_patch_error *err)
 {
-    return sc__apply(doc, patch, SC_PATCH_TAKE_VALUES, NULL, err);
+    return sc__apply(doc, patch, SC_PATCH_TAKE_VALUES, NULL, NULL, err);
 }

@@ -116,9 +116,12 @@ void sc__index_forget_tree(sc__index *ix, const cJSON *tree);
 
 /* The one apply behind sc_patch_apply(), sc_patch_apply_take() and sc_doc_apply(). patch is
  * only read unless flags has SC_PATCH_TAKE_VALUES. ix: a persistent index of *doc (sc_doc),
- * or NULL for a per-call one. */
+ * or NULL for a per-call one. grave: NULL frees what a successful patch removed or replaced
+ * before returning; otherwise those subtrees are pushed onto the list *grave (linked through
+ * next, newest first; cJSON_Delete() of the head frees them all) and stay in ix until the
+ * caller frees them (sc__index_forget_tree() first). */
 sc_patch_status sc__apply(cJSON **doc, cJSON *patch, unsigned flags, sc__index *ix,
-                          sc_patch_error *err);
+                          cJSON **grave, sc_patch_error *err);
 
 /* ---- equality (equal.c) ------------------------------------------------------------------ */
 

@@ -230,6 +230,10 @@ START_TEST(doc_forgets_the_containers_a_patch_frees)
         ck_assert_int_eq(sc_doc_apply_take(d, patch, NULL), SC_PATCH_OK);
         same_doc(sc_doc_root(d), plain, "after replacing a large container", round);
         cJSON_Delete(patch);
+        /* Every third round frees the graveyard at once, so the next round's new containers
+         * are built at the addresses just freed (otherwise the next apply frees them). */
+        if (round % 3 == 0)
+            sc_doc_collect(d);
     }
     cJSON_Delete(plain);
     sc_doc_free(d);
@@ -332,6 +336,204 @@ START_TEST(doc_applies_a_long_random_sequence_exactly_like_the_plain_applier)
 }
 END_TEST
 
+/* Changes made through sc_doc_edit()'s pointer (elements deleted from and inserted into large
+ * indexed lists, members added) are seen by the applies after it: their indexes were dropped
+ * and rebuilt, so the results equal the plain applier's on a copy changed the same way. */
+START_TEST(doc_edit_lends_the_tree_out_and_later_applies_see_the_changes)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddItemToObject(root, "a", big_array(120, 0));
+    cJSON_AddItemToObject(root, "o", big_object(90, 0));
+    sc_doc *d = sc_doc_new(root, NULL);
+    cJSON *plain = cJSON_Duplicate(root, 1);
+    /* Index both lists deep, and leave something in the graveyard. */
+    cJSON *warm = tu_json("[{\"op\":\"replace\",\"path\":\"/a/110\",\"value\":{\"w\":1}},"
+                          " {\"op\":\"replace\",\"path\":\"/o/k80\",\"value\":0}]");
+    ck_assert_int_eq(sc_doc_apply(d, warm, NULL), SC_PATCH_OK);
+    ck_assert_int_eq(sc_patch_apply(&plain, warm, NULL), SC_PATCH_OK);
+    for (int round = 0; round < 20; round++) {
+        cJSON *t = sc_doc_edit(d);
+        ck_assert_ptr_eq(t, sc_doc_root(d));
+        cJSON *trees[2] = {t, plain};
+        for (int k = 0; k < 2; k++) {
+            cJSON *a = cJSON_GetObjectItem(trees[k], "a");
+            cJSON *o = cJSON_GetObjectItem(trees[k], "o");
+            cJSON_DeleteItemFromArray(a, 3 + round);       /* shifts every later element */
+            cJSON_DeleteItemFromArray(a, 100 - round);
+            cJSON_AddItemToArray(a, cJSON_CreateNumber(1000 + round));
+            cJSON_DeleteItemFromObject(o, "k70");
+            char key[16];
+            snprintf(key, sizeof key, "n%d", round);
+            cJSON_AddNumberToObject(o, key, round);
+        }
+        char buf[256];
+        snprintf(buf, sizeof buf,
+                 "[{\"op\":\"replace\",\"path\":\"/a/%d\",\"value\":-1},"
+                 " {\"op\":\"remove\",\"path\":\"/a/%d\"},"
+                 " {\"op\":\"replace\",\"path\":\"/o/n%d\",\"value\":-2},"
+                 " {\"op\":\"test\",\"path\":\"/a/-1\",\"value\":0}]",
+                 90 - round, 50 + round, round);
+        cJSON *patch = tu_json(buf);
+        /* Without its last op first (a failing apply drops the indexes, which would hide
+         * stale ones), then whole: the last op fails ("-" is not an index), both roll back. */
+        cJSON *failing = cJSON_DetachItemFromArray(patch, 3);
+        ck_assert_int_eq(sc_patch_apply(&plain, patch, NULL), SC_PATCH_OK);
+        ck_assert_int_eq(sc_doc_apply(d, patch, NULL), SC_PATCH_OK);
+        ck_assert(tu_lists_ok(sc_doc_root(d)));
+        same_doc(sc_doc_root(d), plain, "after an edit in place", round);
+        cJSON_AddItemToArray(patch, failing);
+        ck_assert_int_eq(sc_patch_apply(&plain, patch, NULL), SC_PATCH_EPOINTER);
+        ck_assert_int_eq(sc_doc_apply(d, patch, NULL), SC_PATCH_EPOINTER);
+        same_doc(sc_doc_root(d), plain, "after a failed apply", round);
+        cJSON_Delete(patch);
+    }
+    ck_assert_ptr_null(sc_doc_edit(NULL));
+    cJSON_Delete(warm);
+    cJSON_Delete(plain);
+    sc_doc_free(d);
+}
+END_TEST
+
+/* ---- the graveyard: allocations counted through cJSON's hooks ---------------------------- */
+
+static long g_live;  /* allocations made through the hooks and not yet freed */
+static long g_frees; /* frees through the hooks so far */
+
+static void *counting_malloc(size_t size)
+{
+    void *p = malloc(size);
+    if (p != NULL)
+        g_live++;
+    return p;
+}
+
+static void counting_free(void *p)
+{
+    if (p != NULL) {
+        g_live--;
+        g_frees++;
+    }
+    free(p);
+}
+
+static void count_allocations(void)
+{
+    cJSON_Hooks hooks = {counting_malloc, counting_free};
+    cJSON_InitHooks(&hooks);
+    g_live = g_frees = 0;
+}
+
+/* [{"op":"replace","path":path,"value":value}], value taken. */
+static cJSON *replace_op(const char *path, cJSON *value)
+{
+    cJSON *patch = cJSON_CreateArray();
+    cJSON *op = cJSON_CreateObject();
+    cJSON_AddStringToObject(op, "op", "replace");
+    cJSON_AddStringToObject(op, "path", path);
+    cJSON_AddItemToObject(op, "value", value);
+    cJSON_AddItemToArray(patch, op);
+    return patch;
+}
+
+/* A replace of a 400-element array frees none of it inside the apply; sc_doc_collect() frees
+ * all of it, and the document reads the same before and after the collect. */
+START_TEST(doc_apply_leaves_what_it_replaced_for_collect_to_free)
+{
+    count_allocations();
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddItemToObject(root, "rows", big_array(400, 0));
+    cJSON_AddNumberToObject(root, "n", 1);
+    sc_doc *d = sc_doc_new(root, NULL);
+    cJSON *patch = replace_op("/rows", cJSON_CreateString("gone"));
+    long before = g_frees;
+    ck_assert_int_eq(sc_doc_apply_take(d, patch, NULL), SC_PATCH_OK);
+    long freed_in_apply = g_frees - before;
+    ck_assert_int_le(freed_in_apply, 2); /* at most an undo-log buffer, never the rows */
+    cJSON_Delete(patch);
+    char *text = cJSON_PrintUnformatted(sc_doc_root(d));
+    ck_assert_str_eq(text, "{\"rows\":\"gone\",\"n\":1}");
+    cJSON_free(text);
+    before = g_frees;
+    sc_doc_collect(d);
+    /* 300 numbers and 100 objects of 6 allocations each (the object, "id" and its key, "l"
+     * and its key, the number in it). */
+    ck_assert_int_ge(g_frees - before, 300 + 100 * 6);
+    before = g_frees;
+    sc_doc_collect(d); /* an empty graveyard: nothing to do */
+    ck_assert_int_eq(g_frees - before, 0);
+    sc_doc_free(d);
+    ck_assert_int_eq(g_live, 0);
+    cJSON_InitHooks(NULL);
+}
+END_TEST
+
+/* Without sc_doc_collect(), the next apply frees the previous one's graveyard first: over 60
+ * replacements of a large subtree the live allocations never exceed the document plus one
+ * replaced subtree, and freeing the handle with a full graveyard leaks nothing. */
+START_TEST(doc_graveyard_holds_one_apply_and_is_freed_by_the_next)
+{
+    count_allocations();
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddItemToObject(root, "rows", big_array(300, 0));
+    sc_doc *d = sc_doc_new(root, NULL);
+    long one_doc = g_live;
+    long high = 0;
+    for (int round = 1; round <= 60; round++) {
+        cJSON *patch = replace_op("/rows", big_array(300, round));
+        ck_assert_int_eq(sc_doc_apply_take(d, patch, NULL), SC_PATCH_OK);
+        cJSON_Delete(patch);
+        if (g_live > high)
+            high = g_live;
+        const cJSON *rows = cJSON_GetObjectItem(sc_doc_root(d), "rows");
+        ck_assert_int_eq((int)cJSON_GetArrayItem(rows, 1)->valuedouble, 1 + round);
+    }
+    /* The document, the previous rows in the graveyard, and the kept index: well under three
+     * documents' worth, and not growing with the rounds. */
+    ck_assert_int_lt(high, 3 * one_doc);
+    sc_doc_free(d);
+    ck_assert_int_eq(g_live, 0);
+
+    /* sc_doc_release() with a full graveyard frees it too and hands back only the tree. */
+    d = sc_doc_new(big_object(100, 0), NULL);
+    cJSON *patch = replace_op("/k3", big_array(100, 1));
+    ck_assert_int_eq(sc_doc_apply_take(d, patch, NULL), SC_PATCH_OK);
+    cJSON_Delete(patch);
+    cJSON *tree = sc_doc_release(d);
+    cJSON_Delete(tree);
+    ck_assert_int_eq(g_live, 0);
+    cJSON_InitHooks(NULL);
+}
+END_TEST
+
+/* A failed apply parks nothing (the removed items went back into the tree) and still frees
+ * the previous apply's graveyard. */
+START_TEST(doc_failed_apply_parks_nothing)
+{
+    count_allocations();
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddItemToObject(root, "rows", big_array(200, 0));
+    cJSON_AddItemToObject(root, "more", big_array(200, 5));
+    sc_doc *d = sc_doc_new(root, NULL);
+    cJSON *first = replace_op("/rows", cJSON_CreateNumber(1));
+    ck_assert_int_eq(sc_doc_apply_take(d, first, NULL), SC_PATCH_OK);
+    cJSON_Delete(first);
+    long parked_live = g_live;
+    cJSON *failing = tu_json("[{\"op\":\"remove\",\"path\":\"/more\"},"
+                             " {\"op\":\"test\",\"path\":\"/rows\",\"value\":2}]");
+    ck_assert_int_eq(sc_doc_apply(d, failing, NULL), SC_PATCH_ETEST);
+    /* The old rows were freed, /more is back in the tree, not parked. */
+    ck_assert_int_lt(g_live, parked_live - 200);
+    ck_assert_ptr_nonnull(cJSON_GetObjectItem(sc_doc_root(d), "more"));
+    long after_fail = g_live;
+    sc_doc_collect(d);
+    ck_assert_int_eq(g_live, after_fail);
+    cJSON_Delete(failing);
+    sc_doc_free(d);
+    ck_assert_int_eq(g_live, 0);
+    cJSON_InitHooks(NULL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("doc");
@@ -343,6 +545,10 @@ int main(void)
     tcase_add_test(tc, doc_forgets_the_containers_a_patch_frees);
     tcase_add_test(tc, doc_apply_that_fails_leaves_tree_and_patch_exactly_as_before);
     tcase_add_test(tc, doc_applies_a_long_random_sequence_exactly_like_the_plain_applier);
+    tcase_add_test(tc, doc_apply_leaves_what_it_replaced_for_collect_to_free);
+    tcase_add_test(tc, doc_graveyard_holds_one_apply_and_is_freed_by_the_next);
+    tcase_add_test(tc, doc_failed_apply_parks_nothing);
+    tcase_add_test(tc, doc_edit_lends_the_tree_out_and_later_applies_see_the_changes);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -175,6 +175,13 @@ SC_PATCH_API sc_patch_status sc_patch_apply_take(cJSON **doc, cJSON *patch, sc_p
  * sc_doc_apply_take() (a change made behind the handle's back leaves the indexes describing
  * the old lists: wrong results, or a use after free). Reading it (diff, print, duplicate) is
  * fine.
+ *
+ * Deferred frees: what an apply through the handle removes or replaces is not freed inside the
+ * call. It waits in the handle's graveyard (unreachable, never allocating) until the next apply
+ * through the handle starts, sc_doc_collect(), sc_doc_release() or sc_doc_free(), so a caller
+ * can pay for it after its latency-critical work (a server: after its reply is sent). Memory:
+ * the graveyard holds only the last apply's removals, never more than the document held
+ * before that apply.
  * ------------------------------------------------------------------------------------------- */
 typedef struct sc_doc sc_doc;
 
@@ -189,8 +196,8 @@ SC_PATCH_API void sc_doc_free(sc_doc *doc); /* frees the tree and the indexes; a
  * Read it only (see the contract above). */
 SC_PATCH_API const cJSON *sc_doc_root(const sc_doc *doc);
 
-/* Frees the handle and its indexes and returns the tree, which the caller then owns (free with
- * cJSON_Delete()) and may change freely. Returns NULL for a NULL doc. */
+/* Frees the handle, its indexes and its graveyard and returns the tree, which the caller then
+ * owns (free with cJSON_Delete()) and may change freely. Returns NULL for a NULL doc. */
 SC_PATCH_API cJSON *sc_doc_release(sc_doc *doc);
 
 /* sc_patch_apply() and sc_patch_apply_take() on the handle's tree, with its indexes: same
@@ -198,9 +205,23 @@ SC_PATCH_API cJSON *sc_doc_release(sc_doc *doc);
  * then rebuilt lazily, on the next long walk into each container). Cost per operation: its
  * pointers' tokens, O(1) each in an indexed container (an array insert or removal also moves
  * the index's pointers after it, a memmove of 8 bytes per element), plus what the operation
- * changes; removed values are freed at the end (their containers also leave the indexes). */
+ * changes. Each call first frees the previous apply's graveyard (sc_doc_collect()); what this
+ * one removes or replaces goes to the graveyard (see "Deferred frees" above). Borrowed
+ * pointers into removed subtrees are invalid from the call on, as with sc_patch_apply(). */
 SC_PATCH_API sc_patch_status sc_doc_apply(sc_doc *doc, const cJSON *patch, sc_patch_error *err);
 SC_PATCH_API sc_patch_status sc_doc_apply_take(sc_doc *doc, cJSON *patch, sc_patch_error *err);
+
+/* Frees the graveyard now: every subtree the last apply removed or replaced (their containers
+ * leave the indexes first). O(items freed). Accepts NULL and an empty graveyard. */
+SC_PATCH_API void sc_doc_collect(sc_doc *doc);
+
+/* Hands out the tree for changing it in place, outside the applies (the one exception to the
+ * contract above): drops every index and frees the graveyard, then returns the root. Until the
+ * next call on the handle, the caller may change the tree through that pointer in any way but
+ * replacing the root. Indexes come back lazily: the first long walk of a later apply into a
+ * container indexes it again (as sc_doc_new() would have). O(indexes + graveyard). Returns NULL
+ * for a NULL doc. */
+SC_PATCH_API cJSON *sc_doc_edit(sc_doc *doc);
 
 /* ---------------------------------------------------------------------------------------------
  * Diff

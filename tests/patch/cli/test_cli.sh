@@ -172,7 +172,7 @@ check "bench_diff_reads_stdin"
 run_stdin "$T/a.json" bench-diff - "$T/b.json" 2; expect_rc 0; expect_out_match '^\{"ns_median":'; done_check
 check "bench_apply_prints_the_median_of_each_way_to_apply"
 run bench-apply "$T/a.json" "$T/ab.patch" 20; expect_rc 0; expect_no_err
-expect_out_match '^\{"ns_median":[0-9]+,"ns_median_doc_copy":[0-9]+,"ns_median_plain":[0-9]+\}$'
+expect_out_match '^\{"ns_median":[0-9]+,"ns_median_with_free":[0-9]+,"ns_median_doc_copy":[0-9]+,"ns_median_plain":[0-9]+\}$'
 done_check
 check "bench_apply_of_a_failing_patch_exits_1"
 run bench-apply "$T/small.json" "$T/remove-missing.json" 5; expect_rc 1; expect_no_out
