@@ -103,6 +103,15 @@ cJSON *sc_state(sc_ctx *ctx)
 {
     if (ctx->inst == NULL || ctx->kind == SC_CTX_CONNECT)
         return NULL;
+    /* The handler may change the tree in place from here on: the live document drops its
+     * indexes (rebuilt lazily by the next emitted patch that walks far). */
+    return sc_doc_edit(ctx->inst->live_doc);
+}
+
+const cJSON *sc_state_read(sc_ctx *ctx)
+{
+    if (ctx->inst == NULL || ctx->kind == SC_CTX_CONNECT)
+        return NULL;
     return ctx->inst->live;
 }
 
@@ -114,9 +123,70 @@ int sc_state_set(sc_ctx *ctx, cJSON *root)
         cJSON_Delete(root);
         return SC_FAIL;
     }
-    cJSON_Delete(ctx->inst->live);
-    ctx->inst->live = root;
+    if (inst_set_live(ctx->inst, root) != 0)
+        return SC_FAIL;
     ctx->replaced = 1;
+    return SC_OK;
+}
+
+/* Appends the operations of ops (emptied, then freed) to ctx->emitted without copying them:
+ * one list splice (cJSON keeps the last child in the first child's prev). */
+static void emitted_append(sc_ctx *ctx, cJSON *ops)
+{
+    if (ctx->emitted == NULL) {
+        ctx->emitted = ops;
+        return;
+    }
+    cJSON *first = ops->child;
+    if (first != NULL) {
+        cJSON *last = first->prev;
+        cJSON *head = ctx->emitted->child;
+        if (head == NULL) {
+            ctx->emitted->child = first;
+        } else {
+            head->prev->next = first;
+            first->prev = head->prev;
+            head->prev = last;
+        }
+        ops->child = NULL;
+    }
+    cJSON_Delete(ops);
+}
+
+int sc_emit_patch_take(sc_ctx *ctx, cJSON *ops)
+{
+    if (ops == NULL)
+        return SC_FAIL;
+    if (ctx->inst == NULL || ctx->kind == SC_CTX_CONNECT || ctx->kind == SC_CTX_HTTP ||
+        !cJSON_IsArray(ops)) {
+        cJSON_Delete(ops);
+        return SC_FAIL;
+    }
+    const cJSON *op;
+    cJSON_ArrayForEach(op, ops)
+    {
+        const cJSON *path = cJSON_GetObjectItemCaseSensitive(op, "path");
+        if (cJSON_IsString(path) && path->valuestring[0] == '\0') {
+            sc_log(ctx, SC_LOG_WARN, "sc_emit_patch: operations on the root path are refused");
+            cJSON_Delete(ops);
+            return SC_FAIL;
+        }
+    }
+    /* live gets copies of the values: the operations keep theirs, which inst_publish()
+     * serializes and then moves into the shadow (sc_doc_apply_take), so an operation's values
+     * are built once by the handler and copied once. The live document's kept indexes make
+     * each pointer token O(1) in a large array (unless sc_state() lent the tree out in this
+     * callback: then the first long walk rebuilds them); what the ops replace waits in its
+     * graveyard, freed by its next apply. */
+    sc_patch_error err;
+    if (sc_doc_apply(ctx->inst->live_doc, ops, &err) != SC_PATCH_OK) {
+        char line[512];
+        sc_log(ctx, SC_LOG_WARN, "sc_emit_patch: %s",
+               sc_patch_error_format(&err, line, sizeof line));
+        cJSON_Delete(ops);
+        return SC_FAIL;
+    }
+    emitted_append(ctx, ops);
     return SC_OK;
 }
 
@@ -125,26 +195,12 @@ int sc_emit_patch(sc_ctx *ctx, const cJSON *ops)
     if (ctx->inst == NULL || ctx->kind == SC_CTX_CONNECT || ctx->kind == SC_CTX_HTTP ||
         !cJSON_IsArray(ops))
         return SC_FAIL;
-    const cJSON *op;
-    cJSON_ArrayForEach(op, ops)
-    {
-        const cJSON *path = cJSON_GetObjectItemCaseSensitive(op, "path");
-        if (cJSON_IsString(path) && path->valuestring[0] == '\0') {
-            sc_log(ctx, SC_LOG_WARN, "sc_emit_patch: operations on the root path are refused");
-            return SC_FAIL;
-        }
-    }
-    sc_patch_error err;
-    if (sc_patch_apply(&ctx->inst->live, ops, &err) != SC_PATCH_OK) {
-        char line[512];
-        sc_log(ctx, SC_LOG_WARN, "sc_emit_patch: %s",
-               sc_patch_error_format(&err, line, sizeof line));
+    cJSON *copy = cJSON_Duplicate(ops, 1);
+    if (copy == NULL) {
+        sc_log(ctx, SC_LOG_WARN, "sc_emit_patch: out of memory");
         return SC_FAIL;
     }
-    if (ctx->emitted == NULL)
-        ctx->emitted = cJSON_CreateArray();
-    cJSON_ArrayForEach(op, ops) cJSON_AddItemToArray(ctx->emitted, cJSON_Duplicate(op, 1));
-    return SC_OK;
+    return sc_emit_patch_take(ctx, copy);
 }
 
 /* ---- talking ---------------------------------------------------------------------------------- */

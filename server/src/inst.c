@@ -2,13 +2,17 @@
  * inst.c -- states ("instances"): the registry, publishing, full-state frames.
  *
  * Publishing a change (inst_publish) diffs the shadow (the state as clients last saw it)
- * against the live tree once, applies the resulting patch to the shadow (an sc_doc, whose kept
+ * against the live tree once (or takes the operations the handler emitted), serializes the
+ * patch, then moves its values into the shadow (an sc_doc: sc_doc_apply_take, whose kept
  * indexes make that O(patch) however large the state's arrays and objects; no copy of the
- * state), serializes the patch once per dialect into one frame, and queues a reference to
- * that same frame on every subscriber: O(state) for the diff walk, O(patch) for everything
- * else, O(subscribers) pointer pushes. A refused callback restores the live tree from the
- * shadow (one O(state) copy, only on failure). The last SC_PATCH_RING patch frames are kept
- * for resume and catch-up.
+ * state or of the values; what they replace waits in the shadow's graveyard until its next
+ * apply), builds one frame per dialect, and queues a reference to that same frame on every
+ * subscriber: O(state) for the diff walk, O(patch) for everything else, O(subscribers) pointer
+ * pushes. The live tree is an sc_doc as well (live_doc), so emitted operations land in O(1)
+ * per pointer token while the handler only reads the state (sc_state_read); sc_state() lends
+ * the tree out for in-place changes (sc_doc_edit: the indexes are rebuilt lazily). A refused
+ * callback restores the live tree from the shadow (one O(state) copy, only on failure). The
+ * last SC_PATCH_RING patch frames are kept for resume and catch-up.
  *
  * Persistence: a persisted instance (store_key set) adds each published version to the
  * publisher's store batch: the patch text already serialized for the frames (O(patch)), or a
@@ -48,13 +52,17 @@ static sc_inst *inst_alloc(sc_server *s, sc_plugin *pl, const char *topic, sc_sc
     if (in == NULL)
         return NULL;
     in->topic = strdup(topic);
-    in->live = cJSON_CreateObject();
-    if (in->topic == NULL || in->live == NULL) {
+    cJSON *live = cJSON_CreateObject();
+    in->live_doc = live != NULL ? sc_doc_new(live, NULL) : NULL;
+    if (in->topic == NULL || in->live_doc == NULL) {
         free(in->topic);
-        cJSON_Delete(in->live);
+        sc_doc_free(in->live_doc);
+        if (in->live_doc == NULL)
+            cJSON_Delete(live);
         free(in);
         return NULL;
     }
+    in->live = live;
     const char *colon = strchr(in->topic, ':');
     in->topic_id = colon ? colon + 1 : in->topic + strlen(in->topic);
     in->srv = s;
@@ -133,7 +141,7 @@ void inst_unref(sc_inst *in)
         return;
     if (in->ud_free != NULL)
         in->ud_free(in->ud);
-    cJSON_Delete(in->live);
+    sc_doc_free(in->live_doc);
     sc_doc_free(in->shadow);
     for (int i = 0; i < SC_PATCH_RING; i++)
         frame_unref(in->ring[i]);
@@ -238,16 +246,26 @@ void inst_unsubscribe(sc_inst *in, sc_chan *ch)
     ch->subscribed = 0;
 }
 
+int inst_set_live(sc_inst *in, cJSON *root)
+{
+    /* Indexes the new tree's large containers in one walk: O(state), like building it. */
+    sc_doc *doc = root != NULL ? sc_doc_new(root, NULL) : NULL;
+    if (doc == NULL) {
+        cJSON_Delete(root);
+        return -1;
+    }
+    sc_doc_free(in->live_doc);
+    in->live_doc = doc;
+    in->live = root;
+    return 0;
+}
+
 void inst_restore(sc_inst *in)
 {
     cJSON *copy =
         in->shadow ? cJSON_Duplicate(sc_doc_root(in->shadow), 1) : cJSON_CreateObject();
-    if (copy == NULL) {
+    if (inst_set_live(in, copy) != 0)
         sc_logf("error", "topic %s: out of memory restoring the state", in->topic);
-        return;
-    }
-    cJSON_Delete(in->live);
-    in->live = copy;
 }
 
 static const char *state_event(sc_dialect d) { return d == SC_DIALECT_STATECHANNEL ? "set_state" : "state:change"; }
@@ -385,7 +403,8 @@ int inst_publish(sc_inst *in, sc_ctx *ctx)
     sc_server *s = in->srv;
     send_pushes(in, ctx);
 
-    cJSON *patch = NULL;
+    cJSON *patch = NULL; /* the operations published: the handler's or the diff's (owned) */
+    sbuf pj = {0};       /* patch serialized: the frames' and the store's bytes */
     int full = 0;
     if (in->shadow == NULL) {
         full = 1;
@@ -404,45 +423,52 @@ int inst_publish(sc_inst *in, sc_ctx *ctx)
         in->restored = 0;
         in->version += SC_RESTART_VERSION_GAP - 1;
         full = 1;
-    } else if (ctx->emitted != NULL && !ctx->replaced) {
-        /* Explicit ops: already applied to live by sc_emit_patch; trust them, no diff. */
-        sc_patch_error err;
-        if (cJSON_GetArraySize(ctx->emitted) == 0)
-            return 0;
-        if (sc_doc_apply(in->shadow, ctx->emitted, &err) != SC_PATCH_OK) {
-            char line[512];
-            sc_logf("error", "topic %s: emitted patch does not apply to the published state "
-                    "(%s); sending the full state", in->topic,
-                    sc_patch_error_format(&err, line, sizeof line));
-            full = 1;
-        } else {
+    } else {
+        int emitted = ctx->emitted != NULL && !ctx->replaced;
+        if (emitted) {
+            /* Explicit ops: already applied to live by sc_emit_patch; trust them, no diff. */
             patch = ctx->emitted;
             ctx->emitted = NULL;
+        } else {
+            sc_patch_error err;
+            double t0 = sc_clock_sec();
+            sc_patch_status st = sc_diff(sc_doc_root(in->shadow), in->live, NULL, &patch, &err);
+            metrics_diff(&s->m, sc_clock_sec() - t0);
+            if (st == SC_PATCH_EROOT) {
+                full = 1;
+            } else if (st != SC_PATCH_OK) {
+                sc_logf("error", "topic %s: diff failed (%s); sending the full state",
+                        in->topic, sc_patch_strerror(st));
+                full = 1;
+            }
         }
-    } else {
-        sc_patch_error err;
-        double t0 = sc_clock_sec();
-        sc_patch_status st = sc_diff(sc_doc_root(in->shadow), in->live, NULL, &patch, &err);
-        metrics_diff(&s->m, sc_clock_sec() - t0);
-        if (st == SC_PATCH_EROOT) {
-            full = 1;
-        } else if (st != SC_PATCH_OK) {
-            sc_logf("error", "topic %s: diff failed (%s); sending the full state", in->topic,
-                    sc_patch_strerror(st));
-            full = 1;
-        } else if (cJSON_GetArraySize(patch) == 0) {
+        if (!full && patch->child == NULL) {
             cJSON_Delete(patch);
             return 0;
-        } else if (sc_doc_apply(in->shadow, patch, &err) != SC_PATCH_OK) {
-            char line[512];
-            sc_logf("error", "topic %s: diff does not apply to the shadow (%s); sending the "
-                    "full state", in->topic, sc_patch_error_format(&err, line, sizeof line));
-            full = 1;
+        }
+        if (!full) {
+            /* Serialized first: the shadow then takes the patch's values instead of copying
+             * them (the patch is not needed afterwards), and parks what they replace in its
+             * graveyard, freed at its next apply (patch.h "Deferred frees"). */
+            sc_patch_error err;
+            sbuf_put_json(&pj, patch);
+            if (pj.oom) {
+                sc_logf("error", "topic %s: out of memory serializing a patch; sending the "
+                        "full state", in->topic);
+                full = 1;
+            } else if (sc_doc_apply_take(in->shadow, patch, &err) != SC_PATCH_OK) {
+                char line[512];
+                sc_logf("error", "topic %s: %s does not apply to the published state (%s); "
+                        "sending the full state", in->topic,
+                        emitted ? "emitted patch" : "diff",
+                        sc_patch_error_format(&err, line, sizeof line));
+                full = 1;
+            }
         }
     }
+    cJSON_Delete(patch); /* what is left of it: the operations without their values */
     if (full) {
-        cJSON_Delete(patch);
-        patch = NULL;
+        sbuf_free(&pj);
         cJSON *copy = cJSON_Duplicate(in->live, 1);
         sc_doc *shadow = copy != NULL ? sc_doc_new(copy, NULL) : NULL; /* indexes it: O(state) */
         if (shadow == NULL) {
@@ -468,14 +494,6 @@ int inst_publish(sc_inst *in, sc_ctx *ctx)
         return 1;
     }
 
-    sbuf pj = {0};
-    sbuf_put_json(&pj, patch);
-    cJSON_Delete(patch);
-    if (pj.oom) {
-        sbuf_free(&pj);
-        in->stored = 0; /* the store gets a snapshot next time: it cannot skip a version */
-        return 1;
-    }
     persist(in, ctx, &pj);
     sc_frame *shared[2] = {NULL, NULL}; /* per dialect, join_ref null (per-topic states) */
     for (size_t i = 0; i < in->n_subs; i++) {
@@ -525,9 +543,11 @@ static int on_loaded(void *user, const sc_store_state_rec *rec)
         cJSON_Delete(live);
         return 1;
     }
-    cJSON_Delete(in->live);
+    if (inst_set_live(in, live) != 0) {
+        sc_doc_free(shadow);
+        return 1;
+    }
     sc_doc_free(in->shadow);
-    in->live = live;
     in->shadow = shadow;
     in->version = rec->version;
     return 0;

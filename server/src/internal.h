@@ -154,7 +154,9 @@ struct sc_inst {
     int stored;           /* a snapshot of it was submitted: patches may follow */
     int restored;         /* loaded from the store, unchanged since (SC_RESTART_VERSION_GAP) */
     int load_tried;       /* the store was asked for it */
-    cJSON *live;          /* the tree handlers change */
+    cJSON *live;          /* the tree handlers change: the root of live_doc, kept equal */
+    sc_doc *live_doc;     /* owns live; keeps its indexes across callbacks for sc_emit_patch
+                             and sc_state_read(); sc_state() lends it out (sc_doc_edit) */
     sc_doc *shadow;       /* the tree as last published (what clients hold at `version`),
                              with kept indexes (patch.h): changed only by sc_doc_apply() */
     uint64_t version;
@@ -300,6 +302,9 @@ void inst_kill(sc_inst *in);
 int inst_publish(sc_inst *in, sc_ctx *ctx);
 /* With in->mu held: restores live from shadow (after a refused callback). */
 void inst_restore(sc_inst *in);
+/* With in->mu held: makes root (taken, even on failure) the live tree. 0, or -1 when out of
+ * memory (the live tree is then unchanged). */
+int inst_set_live(sc_inst *in, cJSON *root);
 /* With in->mu held: the full-state frame (state:change or set_state) for one channel. */
 sc_frame *inst_state_frame(sc_inst *in, sc_chan *ch);
 void inst_subscribe(sc_inst *in, sc_chan *ch);

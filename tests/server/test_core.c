@@ -394,6 +394,59 @@ START_TEST(emitted_ops_are_sent_as_they_are_and_root_replacements_send_the_state
 }
 END_TEST
 
+/* sc_emit_patch_take: the operations of two calls go out as one patch, in order and as they
+ * were given; the live tree (kept indexes, state only read) and the shadow stay equal, which a
+ * diff-based event then shows (its patch holds only its own change); an emit followed by a
+ * refusal is undone; an emit that does not apply fails and changes nothing. */
+START_TEST(taken_emitted_ops_go_out_in_order_and_live_and_shadow_stay_equal)
+{
+    tconn *t = t_connect(srv, 0);
+    join_a(t);
+    t_send(t, "[\"1\",\"2\",\"test:a\",\"lvs_evt:grow\",{\"n\":100}]");
+    cJSON *p = t_expect(t, "test:a", "state:patch");
+    ck_assert_int_eq(cJSON_GetArraySize(t_pl(p, "patch")), 100);
+    cJSON_Delete(p);
+    cJSON_Delete(t_expect(t, "test:a", "phx_reply")); /* the patch, then its event's reply */
+    t_send(t, "[\"1\",\"3\",\"test:a\",\"lvs_evt:emittake\",{}]");
+    p = t_expect(t, "test:a", "state:patch");
+    cJSON *want = cJSON_Parse("[{\"op\":\"replace\",\"path\":\"/items/98\",\"value\":\"x\"},"
+                              "{\"op\":\"replace\",\"path\":\"/count\",\"value\":10}]");
+    ck_assert(cJSON_Compare(t_pl(p, "patch"), want, 1));
+    cJSON_Delete(want);
+    cJSON_Delete(p);
+    cJSON_Delete(t_expect(t, "test:a", "phx_reply"));
+    const char *refused[] = {"emitfail", "emitbad"};
+    for (int i = 0; i < 2; i++) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "[\"1\",\"%d\",\"test:a\",\"lvs_evt:%s\",{}]", 4 + i,
+                 refused[i]);
+        t_send(t, msg);
+        cJSON *r = t_expect(t, "test:a", "phx_reply");
+        ck_assert_str_eq(t_status(r), "error");
+        cJSON_Delete(r);
+    }
+    t_send(t, "[\"1\",\"6\",\"test:a\",\"lvs_evt:inc\",{}]");
+    p = t_expect(t, "test:a", "state:patch");
+    want = cJSON_Parse("[{\"op\":\"replace\",\"path\":\"/count\",\"value\":11}]");
+    ck_assert(cJSON_Compare(t_pl(p, "patch"), want, 1));
+    ck_assert_int_eq((int)t_num(t_pl(p, "version")), 4);
+    cJSON_Delete(want);
+    cJSON_Delete(p);
+    /* A second client gets the whole state: the taken values are in place. */
+    tconn *u = t_connect(srv, 0);
+    cJSON *r = t_join(u, "test:a", "1", NULL);
+    cJSON_Delete(r);
+    cJSON *st = t_expect(u, "test:a", "state:change");
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(t_pl(st, "state"), "items");
+    ck_assert_int_eq(cJSON_GetArraySize(items), 100);
+    ck_assert_str_eq(cJSON_GetArrayItem(items, 98)->valuestring, "x");
+    ck_assert_str_eq(cJSON_GetArrayItem(items, 99)->valuestring, "i99");
+    cJSON_Delete(st);
+    t_close(u);
+    t_close(t);
+}
+END_TEST
+
 START_TEST(per_connection_states_are_private_and_carry_the_join_ref)
 {
     tconn *a = t_connect(srv, 0), *b = t_connect(srv, 0);
@@ -608,6 +661,7 @@ Suite *core_suite(void)
     tcase_add_test(tc, unknown_events_and_bad_payloads_are_refused);
     tcase_add_test(tc, pushes_arrive_before_the_patch_they_accompany);
     tcase_add_test(tc, emitted_ops_are_sent_as_they_are_and_root_replacements_send_the_state);
+    tcase_add_test(tc, taken_emitted_ops_go_out_in_order_and_live_and_shadow_stay_equal);
     tcase_add_test(tc, per_connection_states_are_private_and_carry_the_join_ref);
     tcase_add_test(tc, statechannel_dialect_uses_set_state_and_state_diff);
     tcase_add_test(tc, timers_tick_under_the_topic_and_publish);

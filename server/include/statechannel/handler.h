@@ -212,6 +212,15 @@ SC_API int64_t sc_now_ms(const sc_ctx *ctx);
  * the callback returns or sc_state_set()/sc_emit_patch() is called. */
 SC_API cJSON *sc_state(sc_ctx *ctx);
 
+/* The live state tree, for reading only: for handlers that change the state only through
+ * sc_emit_patch(), sc_emit_patch_take() or sc_state_set(). Unlike sc_state(), it lets the
+ * server keep lookup indexes of the state's large arrays and objects across callbacks, so an
+ * emitted operation on "/rows/998" costs O(1) per pointer token instead of a walk of the list.
+ * NULL in connect. Borrowed: valid until the callback returns; the items an emitted operation
+ * removes or replaces become invalid at that call. Do not cast the const away: change the tree
+ * in place only through sc_state(). */
+SC_API const cJSON *sc_state_read(sc_ctx *ctx);
+
 /* Replaces the whole tree with root (takes ownership, even on failure). Clients still get a
  * patch (not the full state) when that is smaller. Returns SC_OK or SC_FAIL (NULL root). */
 SC_API int sc_state_set(sc_ctx *ctx, cJSON *root);
@@ -221,6 +230,12 @@ SC_API int sc_state_set(sc_ctx *ctx, cJSON *root);
  * Returns SC_OK, or SC_FAIL with the state unchanged when an operation does not apply
  * (the reason is logged). Operations on the root path "" are refused; use sc_state_set(). */
 SC_API int sc_emit_patch(sc_ctx *ctx, const cJSON *ops);
+
+/* sc_emit_patch() that takes ownership of ops (freed by the server whether it succeeds or
+ * fails): the server keeps the operations and their values for publishing instead of copying
+ * them, so a large emitted value (a 1,000-row table) is built once by the handler and copied
+ * once (into the live state). ops and everything in it must not be used after the call. */
+SC_API int sc_emit_patch_take(sc_ctx *ctx, cJSON *ops);
 
 /* ---- Talking to clients and other topics ----------------------------------------------- */
 

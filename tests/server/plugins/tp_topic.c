@@ -11,6 +11,12 @@
  *   replace        sc_state_set() a whole new tree {"count":100,"items":["r"]}
  *   scalar         sc_state_set() a number (root replaced: clients get state:change)
  *   emit           sc_emit_patch([add /items/- "e"])
+ *   grow {"n":k}   sc_emit_patch_take: k ops [add /items/- "i<j>"], the state only read
+ *                  (sc_state_read, so the server keeps the live tree's indexes)
+ *   emittake       reads the items' count n (sc_state_read), then two sc_emit_patch_take
+ *                  calls: [replace /items/<n-2> "x"], then [replace /count <count + 10>]
+ *   emitfail       sc_emit_patch_take([add /items/- "f"]), then refuses with "nope"
+ *   emitbad        sc_emit_patch_take([remove /nope]) must fail: refuses with "handler_error"
  *   reply          sc_reply({"echo": payload})
  *   stale          refuses with "stale" when sc_event_base() >= 0 and < sc_version()
  *   tick {"ms":n}  starts a repeating timer "t" that increments "ticks"
@@ -18,6 +24,7 @@
  *   bcast {"topic":t} sc_broadcast(t, "ping", {}); info "ping" increments "pings"
  *   big {"n":n}    sets "big" to a string of n 'x' (slow-consumer tests)
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,10 +88,72 @@ static void bump(sc_ctx *ctx, const char *key, double by)
         cJSON_SetNumberValue(c, c->valuedouble + by);
 }
 
+/* [{"op": op, "path": path, "value": value}] (value NULL: none); takes value. */
+static cJSON *one_op(const char *op, const char *path, cJSON *value)
+{
+    cJSON *ops = cJSON_CreateArray();
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "op", op);
+    cJSON_AddStringToObject(o, "path", path);
+    if (value != NULL)
+        cJSON_AddItemToObject(o, "value", value);
+    cJSON_AddItemToArray(ops, o);
+    return ops;
+}
+
+/* The emit-only events: they read the state with sc_state_read() and change it only with
+ * sc_emit_patch_take(). Returns -1 when name is not one of them. */
+static int emit_only_event(sc_ctx *ctx, const char *name, const cJSON *payload)
+{
+    const cJSON *state = sc_state_read(ctx);
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(state, "items");
+    if (strcmp(name, "grow") == 0) {
+        int n = (int)clamp(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(payload, "n")),
+                           1000);
+        cJSON *ops = cJSON_CreateArray();
+        for (int j = 0; j < n; j++) {
+            char text[32];
+            snprintf(text, sizeof text, "i%d", j);
+            cJSON *one = one_op("add", "/items/-", cJSON_CreateString(text));
+            cJSON_AddItemToArray(ops, cJSON_DetachItemFromArray(one, 0));
+            cJSON_Delete(one);
+        }
+        return sc_emit_patch_take(ctx, ops) == SC_OK ? SC_OK
+                                                     : sc_fail(ctx, "handler_error", "grow");
+    }
+    if (strcmp(name, "emittake") == 0) {
+        int n = cJSON_GetArraySize(items);
+        if (n < 2)
+            return sc_fail(ctx, "handler_error", "grow first");
+        char path[32];
+        snprintf(path, sizeof path, "/items/%d", n - 2);
+        double count = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(state, "count"));
+        if (sc_emit_patch_take(ctx, one_op("replace", path, cJSON_CreateString("x"))) != SC_OK ||
+            sc_emit_patch_take(ctx, one_op("replace", "/count",
+                                           cJSON_CreateNumber(count + 10))) != SC_OK)
+            return sc_fail(ctx, "handler_error", "emittake");
+        return SC_OK;
+    }
+    if (strcmp(name, "emitfail") == 0) {
+        if (sc_emit_patch_take(ctx, one_op("add", "/items/-", cJSON_CreateString("f"))) != SC_OK)
+            return sc_fail(ctx, "handler_error", "emitfail");
+        return sc_fail(ctx, "nope", "refused after emitting");
+    }
+    if (strcmp(name, "emitbad") == 0) {
+        if (sc_emit_patch_take(ctx, one_op("remove", "/nope", NULL)) == SC_OK)
+            return SC_OK; /* the test sees the ok reply and fails */
+        return sc_fail(ctx, "handler_error", "the patch did not apply");
+    }
+    return -1;
+}
+
 static int tp_event(sc_ctx *ctx, const char *name, const cJSON *payload)
 {
-    if (!cJSON_IsObject(sc_state(ctx)))
+    if (!cJSON_IsObject(sc_state_read(ctx)))
         return sc_fail(ctx, "handler_error", "state is not an object");
+    int emit_rc = emit_only_event(ctx, name, payload);
+    if (emit_rc != -1)
+        return emit_rc;
     if (strcmp(name, "inc") == 0) {
         const cJSON *by = cJSON_GetObjectItemCaseSensitive(payload, "by");
         if (by != NULL && !cJSON_IsNumber(by))
