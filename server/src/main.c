@@ -1,13 +1,14 @@
 /*
  * main.c -- the statechannel binary: flags, start-up checks, signals, orderly shutdown.
  *
- * Start: parse flags -> create/check the data directory -> open the store (a corrupt,
- * truncated or newer-schema database, or an unusable directory, exits 1 with the reason) ->
- * load plugins (any rejection exits 1 with the reason) -> listen. The main thread then waits in sigwait() for SIGTERM/SIGINT
- * (every other thread has them blocked). Shutdown: refuse new sockets and joins -> queue a
- * close frame 1001 on every socket -> wait (at most SC_SHUTDOWN_GRACE_MS) for clients to
- * close -> stop civetweb (remaining sockets: handlers' leave("shutdown")) -> destroy states
- * -> commit what is pending -> plugins' fini -> close the store -> exit 0.
+ * Start: parse flags -> create/check the data directory and open the store, unless --store off
+ * (a corrupt, truncated or newer-schema database, or an unusable directory, exits 1 with the
+ * reason) -> load plugins (any rejection exits 1 with the reason) -> listen. The main thread
+ * then waits in sigwait() for SIGTERM/SIGINT (every other thread has them blocked).
+ * Shutdown: refuse new sockets and joins -> queue a close frame 1001 on every socket -> wait
+ * (at most SC_SHUTDOWN_GRACE_MS) for clients to close -> stop civetweb (remaining sockets:
+ * handlers' leave("shutdown")) -> destroy states -> commit what is pending -> plugins' fini ->
+ * close the store -> exit 0.
  */
 #define _GNU_SOURCE /* mallopt */
 #include <errno.h>
@@ -42,6 +43,9 @@ static void usage(FILE *f)
         "  --port N                 listen port (default 8080)\n"
         "  --bind ADDR              listen address (default 0.0.0.0)\n"
         "  --data DIR               data directory, created if missing (default ./data)\n"
+        "  --store on|off           on: states and sessions are kept in <data>/statechannel.db\n"
+        "                           and survive restarts; off: memory only, no --data, nothing\n"
+        "                           survives a restart, no resume after one (default on)\n"
         "  --handlers DIR           load every *.so there as a handler (default build/handlers)\n"
         "  --public DIR             static files (default public/dist)\n"
         "  --mount PATH             Phoenix socket mount (default /socket)\n"
@@ -141,6 +145,7 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "token") == 0)
         return sc_token_main(argc - 1, argv + 1);
     const char *secret_file = NULL;
+    int use_store = 1; /* --store */
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -208,7 +213,13 @@ int main(int argc, char **argv)
             cfg.queue_bytes = (size_t)num_arg(a, v, 4096, 1LL << 34);
         else if (strcmp(a, "--writers") == 0)
             cfg.writer_threads = (int)num_arg(a, v, 1, 64);
-        else if (strcmp(a, "--durable") == 0) {
+        else if (strcmp(a, "--store") == 0) {
+            if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
+                fprintf(stderr, "statechannel: --store wants on or off, got \"%s\"\n", v);
+                return 2;
+            }
+            use_store = strcmp(v, "on") == 0;
+        } else if (strcmp(a, "--durable") == 0) {
             if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
                 fprintf(stderr, "statechannel: --durable wants on or off, got \"%s\"\n", v);
                 return 2;
@@ -252,7 +263,7 @@ int main(int argc, char **argv)
     }
     cfg.auth_secret = secret;
 
-    if (prepare_data_dir(data_dir) != 0) {
+    if (use_store && prepare_data_dir(data_dir) != 0) {
         fprintf(stderr, "statechannel: data directory %s is not a writable directory: %s\n",
                 data_dir, strerror(errno));
         free(secret);
@@ -270,11 +281,11 @@ int main(int argc, char **argv)
 
     sc_store_error se;
     sc_store *store = NULL;
-    if (sc_store_open(data_dir, &so, &store, &se) != SC_STORE_OK) {
+    if (use_store && sc_store_open(data_dir, &so, &store, &se) != SC_STORE_OK) {
         fprintf(stderr, "statechannel: %s\n", se.message);
         return 1;
     }
-    cfg.store = store;
+    cfg.store = store; /* NULL (--store off): states and sessions live in memory only */
 
     char err[512];
     sc_server *s = sc_server_new(&cfg, err, sizeof err);
@@ -293,8 +304,9 @@ int main(int argc, char **argv)
         return 1;
     }
     sc_logf("info", "listening on port %d (websocket %s/websocket, data %s, durable %s, "
-            "handlers %s, public %s)", wo.port, wo.mount, sc_store_path(store),
-            cfg.durable ? "on" : "off", cfg.handlers_dir, wo.public_dir);
+            "handlers %s, public %s)", wo.port, wo.mount,
+            store != NULL ? sc_store_path(store) : "none (--store off)",
+            store == NULL ? "n/a" : cfg.durable ? "on" : "off", cfg.handlers_dir, wo.public_dir);
 
     int sig = 0;
     while (sigwait(&set, &sig) != 0)

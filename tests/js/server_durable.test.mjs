@@ -5,7 +5,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync, statSync, truncateSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, BIN } from './lib/server.mjs';
@@ -319,4 +319,27 @@ test('--durable=off acknowledges at once and still keeps the state across a rest
   srv = await server({ dataDir, args: ['--durable', 'off'] });
   const again = await (await client(srv)).join('test:off');
   assert.equal(again.state.count, 5);
+});
+
+test('--store off keeps states and sessions in memory only: no database file, nothing after a restart', async () => {
+  const dataDir = tempDir();
+  let srv = await server({ dataDir, args: ['--store', 'off'] });
+  const c = await client(srv);
+  const t = await c.join('test:nostore', { _sc: {} });
+  const { session } = t.reply.response;
+  const first = await op(c, t, 1);
+  assert.equal(first.status, 'ok', 'acknowledged without a store');
+  assert.equal((await op(c, t, 1)).response.duplicate, true, 'op numbers still hold in memory');
+  assert.equal((await op(c, t, 2)).status, 'ok');
+  assert.deepEqual(readdirSync(dataDir), [], 'nothing written under --data');
+  await srv.stop();
+
+  srv = await server({ dataDir, args: ['--store=off'] });
+  const again = await (await client(srv)).join('test:nostore', { _sc: { session, version: 2 } });
+  assert.notEqual(again.reply.response.session, session, 'the session did not survive');
+  assert.equal(again.state.count, 0, 'the state did not survive');
+
+  const r = await refusedStart(['--data', dataDir, '--store', 'maybe']);
+  assert.equal(r.code, 2, r.output);
+  assert.match(r.output, /--store wants on or off/);
 });
