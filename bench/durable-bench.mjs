@@ -1,7 +1,7 @@
 // Durable acknowledgements through the real server: sc:event ops per second and ack latency
-// with --durable on (the reply waits for the commit, fsync'd) and --durable off (the reply is
-// sent at once, the store commits in the background), and optionally a server binary without
-// the store (--bin-nostore, e.g. one built from before the store was wired in).
+// with --durable on (the reply waits for the commit, fsync'd), --durable off (the reply is
+// sent at once, the store commits in the background) and --store off (no store at all: the
+// ceiling), and optionally another server binary (--bin-nostore, e.g. an older build).
 //
 //   node bench/durable-bench.mjs [--seconds 3] [--clients 16] [--inflight 16]
 //                                [--bin build/statechannel] [--bin-nostore path]
@@ -125,4 +125,5 @@ async function measure(name, bin, extra) {
 
 await measure('durable on', BIN, ['--durable', 'on']);
 await measure('durable off', BIN, ['--durable', 'off']);
-if (args['bin-nostore']) await measure('no store', args['bin-nostore'], []);
+await measure('store off', BIN, ['--store', 'off']);
+if (args['bin-nostore']) await measure('no store (other binary)', args['bin-nostore'], []);

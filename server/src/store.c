@@ -21,6 +21,7 @@
  * Shutdown. sc_store_close() marks the store closing; the thread commits whatever is queued,
  * runs those completions, and exits; later submissions fail with SC_STORE_ECLOSED.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -303,6 +304,9 @@ static int queue_pressing(const sc_store *s)
 static void *store_thread_main(void *arg)
 {
     sc_store *s = arg;
+#ifdef __linux__
+    pthread_setname_np(pthread_self(), "sc-store"); /* for top -H and perf */
+#endif
     pthread_mutex_lock(&s->mu);
     for (;;) {
         while (s->head == NULL && !s->closing)

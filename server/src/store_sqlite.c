@@ -64,6 +64,17 @@
  * past it, a state waits for its next patch to be noticed again (bounded memory). */
 #define SC_SQLITE_MAX_PENDING_CHECKPOINTS 1024
 
+/* The writer's cache of bookkeeping rows (see "The writer's cache" below): buckets of its
+ * hash tables (a power of two), and the entries of each kind past which it is dropped whole
+ * between groups: more than the default --max-states, ~100-200 bytes each. */
+#define SC_SQLITE_CACHE_BUCKETS 16384
+#define SC_SQLITE_CACHE_MAX 131072
+
+/* The log is trimmed in steps of 1/16 of the resume window (versions, or bytes below the
+ * budget): one range delete per ~60 versions of a state instead of one per version, for at
+ * most 1/16 more patches kept. */
+#define SC_SQLITE_TRIM_FRACTION 16
+
 /* Longest data directory path accepted (the file name and suffixes are added to it). */
 #define SC_SQLITE_MAX_PATH 4000
 
@@ -120,6 +131,7 @@ static const struct {
     X(SNAP_GET, "SELECT json FROM snapshots WHERE state_id = ?1")                                \
     X(SNAP_DEL, "DELETE FROM snapshots WHERE state_id = ?1")                                     \
     X(PATCH_INS, "INSERT INTO patches(state_id, version, bytes, patch) VALUES(?1, ?2, ?3, ?4)")  \
+    X(PATCH_MIN, "SELECT min(version) FROM patches WHERE state_id = ?1")                         \
     X(PATCH_CUT, "DELETE FROM patches WHERE state_id = ?1 AND version <= ?2 RETURNING bytes")    \
     X(PATCH_OLDEST, "SELECT version, bytes FROM patches WHERE state_id = ?1 AND version <= ?2 "  \
                     "ORDER BY version")                                                          \
@@ -192,6 +204,8 @@ static const char *const sc_sqlite_reader_sql[] = {
 #undef SC_SQLITE_R_SQL_
 };
 
+typedef struct row_cache row_cache;
+
 /* Lifecycle: opened by sc_store_sqlite_open(), written by the store thread only, read under
  * read_mu by any thread, closed by sqlite_close() after the store thread exited. */
 typedef struct sqlite_be {
@@ -206,6 +220,7 @@ typedef struct sqlite_be {
     int wal_pages;                /* WAL size reported by the last commit (wal hook) */
     int64_t pending[SC_SQLITE_MAX_PENDING_CHECKPOINTS]; /* state ids due for a checkpoint */
     size_t n_pending;
+    row_cache *cache;             /* the writer's bookkeeping rows (store thread) */
     char path[SC_SQLITE_MAX_PATH + 64]; /* <data>/statechannel.db */
 } sqlite_be;
 
@@ -429,23 +444,32 @@ static int cut_log(sqlite_be *be, state_row *row, uint64_t cut)
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* Trims the log of row to the resume window, never past the snapshot (see the top). */
-static int trim_log(sqlite_be *be, state_row *row)
+/* Trims the log of row to the resume window, never past the snapshot (see the top), in steps:
+ * *kept_from is the oldest kept version (0: the log is empty), and the version rule deletes
+ * only once at least log_max_versions / SC_SQLITE_TRIM_FRACTION patches fell out of the
+ * window; over the byte budget it cuts to 1 / SC_SQLITE_TRIM_FRACTION below it. */
+static int trim_log(sqlite_be *be, state_row *row, uint64_t *kept_from)
 {
-    uint64_t cut = row->version > be->opts->log_max_versions
-                       ? row->version - be->opts->log_max_versions
-                       : 0;
+    const sc_store_options *o = be->opts;
+    uint64_t step = o->log_max_versions / SC_SQLITE_TRIM_FRACTION;
+    step = step > 0 ? step : 1;
+    uint64_t cut = row->version > o->log_max_versions ? row->version - o->log_max_versions : 0;
     if (cut > row->snap_version)
         cut = row->snap_version;
-    int rc = cut > 0 ? cut_log(be, row, cut) : SQLITE_OK;
-    if (rc != SQLITE_OK || row->log_bytes <= be->opts->log_max_bytes)
+    int rc = SQLITE_OK;
+    if (*kept_from > 0 && cut >= *kept_from && cut - *kept_from + 1 >= step) {
+        rc = cut_log(be, row, cut);
+        *kept_from = cut < row->version ? cut + 1 : 0;
+    }
+    if (rc != SQLITE_OK || row->log_bytes <= o->log_max_bytes)
         return rc;
     /* Over the byte budget: find the newest version whose removal (with all older ones)
      * brings the log under it. O(patches before the snapshot), only when over budget. */
+    uint64_t target = o->log_max_bytes - o->log_max_bytes / SC_SQLITE_TRIM_FRACTION;
     sqlite3_stmt *st = be->w[W_PATCH_OLDEST];
     sqlite3_bind_int64(st, 1, row->id);
     bind_u64(st, 2, row->snap_version);
-    uint64_t excess = row->log_bytes - be->opts->log_max_bytes, freed = 0;
+    uint64_t excess = row->log_bytes - target, freed = 0;
     cut = 0;
     while (freed < excess && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         cut = col_u64(st, 0);
@@ -456,7 +480,10 @@ static int trim_log(sqlite_be *be, state_row *row)
         return rc;
     }
     done_with(st);
-    return cut > 0 ? cut_log(be, row, cut) : SQLITE_OK;
+    if (cut == 0)
+        return SQLITE_OK;
+    *kept_from = cut < row->version ? cut + 1 : 0;
+    return cut_log(be, row, cut);
 }
 
 static int checkpoint_due(const sqlite_be *be, const state_row *row)
@@ -477,83 +504,297 @@ static void remember_due(sqlite_be *be, int64_t id)
         be->pending[be->n_pending++] = id;
 }
 
-/* Within one batch, consecutive patches of one state and consecutive outcomes of one session
- * share one read and one write of their bookkeeping row (and one trim): a batch carrying a
- * burst of events costs one insert per event plus a constant. The cache lives only inside the
- * batch's savepoint and is written back (flush_cache) before any other kind of item and at the
- * batch's end, or dropped with the savepoint on failure. */
-typedef struct batch_cache {
-    const char *state_key; /* cached state (borrowed from the item), or NULL */
-    state_row row;
-    const char *session;   /* cached session id, or NULL */
-    uint64_t last_op;      /* its last consumed op, including the cached ones */
-    uint64_t stored_op;    /* its last op as stored (to skip a no-op write) */
-} batch_cache;
+/* ---------------------------------------------------------------------------------------------
+ * The writer's cache of bookkeeping rows (store thread only)
+ *
+ * A state's row (versions, sizes, oldest kept patch) and a session's last op are read from the
+ * tables once, then kept here across groups: the tables are written only by this thread, so
+ * the cache is exact as long as every write goes through it. Items update the cache and mark
+ * the entry dirty; the group writes each dirty entry back once (flush_dirty: trim, one UPDATE),
+ * at its end or before a batch that needs a savepoint. When a group or a savepointed batch is
+ * rolled back, or past SC_SQLITE_CACHE_MAX entries (checked between groups), the cache is
+ * dropped whole and refilled from the tables on demand.
+ * ------------------------------------------------------------------------------------------- */
 
-static sc_store_status flush_cache(sqlite_be *be, batch_cache *c, sc_store_error *err)
+typedef struct state_ent {
+    struct state_ent *hnext; /* bucket chain */
+    struct state_ent *dnext; /* the dirty list, while dirty */
+    state_row row;           /* the row as of the items applied so far */
+    uint64_t kept_from;      /* oldest patch version in the log; 0: the log is empty */
+    uint64_t t_version;      /* check_batch(): the version after the batch's items so far */
+    uint64_t stamp;          /* the check_batch() pass t_version belongs to */
+    int dirty;               /* row differs from the table's: written by flush_dirty() */
+    char key[];              /* NUL-terminated */
+} state_ent;
+
+typedef struct sess_ent {
+    struct sess_ent *hnext, *dnext;
+    uint64_t last_op;   /* last consumed op, including the ones not yet written back */
+    uint64_t stored_op; /* last_op as in the sessions table */
+    uint64_t t_op;      /* check_batch(): the last op after the batch's items so far */
+    uint64_t stamp;
+    int dirty;
+    char id[];
+} sess_ent;
+
+struct row_cache {
+    state_ent *states[SC_SQLITE_CACHE_BUCKETS];
+    sess_ent *sessions[SC_SQLITE_CACHE_BUCKETS];
+    size_t n_states, n_sessions;
+    state_ent *dirty_states; /* linked by dnext */
+    sess_ent *dirty_sessions;
+    uint64_t stamp; /* bumped by every check_batch() */
+};
+
+static size_t cache_hash(const char *s)
 {
-    int rc;
-    if (c->state_key != NULL) {
-        c->state_key = NULL;
-        if ((rc = trim_log(be, &c->row)) != SQLITE_OK || (rc = state_put(be, &c->row)) != SQLITE_OK)
-            return db_fail(err, be->db, rc, be->path, "updating a state");
-        if (checkpoint_due(be, &c->row))
-            remember_due(be, c->row.id);
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return (size_t)(h & (SC_SQLITE_CACHE_BUCKETS - 1));
+}
+
+/* Forgets every entry (dirty ones too: callers write them back first, or are rolling back). */
+static void cache_clear(row_cache *c)
+{
+    for (size_t i = 0; i < SC_SQLITE_CACHE_BUCKETS; i++) {
+        for (state_ent *e = c->states[i], *n; e != NULL; e = n) {
+            n = e->hnext;
+            free(e);
+        }
+        for (sess_ent *e = c->sessions[i], *n; e != NULL; e = n) {
+            n = e->hnext;
+            free(e);
+        }
+        c->states[i] = NULL;
+        c->sessions[i] = NULL;
     }
-    if (c->session != NULL) {
-        const char *id = c->session;
-        c->session = NULL;
-        if (c->last_op == c->stored_op)
-            return SC_STORE_OK;
+    c->n_states = c->n_sessions = 0;
+    c->dirty_states = NULL;
+    c->dirty_sessions = NULL;
+}
+
+/* Forgets the entry of state key, if any (its row was changed or deleted behind the cache). */
+static void cache_evict_state(row_cache *c, const char *key)
+{
+    for (state_ent **pp = &c->states[cache_hash(key)]; *pp != NULL; pp = &(*pp)->hnext) {
+        state_ent *e = *pp;
+        if (strcmp(e->key, key) != 0)
+            continue;
+        *pp = e->hnext;
+        if (e->dirty)
+            for (state_ent **dp = &c->dirty_states; *dp != NULL; dp = &(*dp)->dnext)
+                if (*dp == e) {
+                    *dp = e->dnext;
+                    break;
+                }
+        free(e);
+        c->n_states--;
+        return;
+    }
+}
+
+/* The entry of state key, read from the tables when not cached. Returns SQLITE_ROW with *out,
+ * SQLITE_DONE when there is no such state, or an error code. */
+static int cache_state(sqlite_be *be, const char *key, state_ent **out)
+{
+    row_cache *c = be->cache;
+    size_t h = cache_hash(key);
+    for (state_ent *e = c->states[h]; e != NULL; e = e->hnext)
+        if (strcmp(e->key, key) == 0) {
+            *out = e;
+            return SQLITE_ROW;
+        }
+    state_row row;
+    int rc = state_get(be, key, 0, &row);
+    if (rc != SQLITE_ROW)
+        return rc;
+    sqlite3_stmt *st = be->w[W_PATCH_MIN];
+    sqlite3_bind_int64(st, 1, row.id);
+    rc = sqlite3_step(st);
+    uint64_t kept_from = rc == SQLITE_ROW ? col_u64(st, 0) : 0; /* NULL (no patch): 0 */
+    done_with(st);
+    if (rc != SQLITE_ROW)
+        return rc;
+    size_t klen = strlen(key);
+    state_ent *e = calloc(1, sizeof *e + klen + 1);
+    if (e == NULL)
+        return SQLITE_NOMEM;
+    memcpy(e->key, key, klen + 1);
+    e->row = row;
+    e->kept_from = kept_from;
+    e->hnext = c->states[h];
+    c->states[h] = e;
+    c->n_states++;
+    *out = e;
+    return SQLITE_ROW;
+}
+
+/* The entry of session id, as cache_state(). */
+static int cache_session(sqlite_be *be, const char *id, sess_ent **out)
+{
+    row_cache *c = be->cache;
+    size_t h = cache_hash(id);
+    for (sess_ent *e = c->sessions[h]; e != NULL; e = e->hnext)
+        if (strcmp(e->id, id) == 0) {
+            *out = e;
+            return SQLITE_ROW;
+        }
+    sqlite3_stmt *st = be->w[W_SESS_OP];
+    bind_str(st, 1, id);
+    int rc = sqlite3_step(st);
+    uint64_t last_op = rc == SQLITE_ROW ? col_u64(st, 0) : 0;
+    done_with(st);
+    if (rc != SQLITE_ROW)
+        return rc;
+    size_t n = strlen(id);
+    sess_ent *e = calloc(1, sizeof *e + n + 1);
+    if (e == NULL)
+        return SQLITE_NOMEM;
+    memcpy(e->id, id, n + 1);
+    e->last_op = e->stored_op = last_op;
+    e->hnext = c->sessions[h];
+    c->sessions[h] = e;
+    c->n_sessions++;
+    *out = e;
+    return SQLITE_ROW;
+}
+
+static void mark_state(row_cache *c, state_ent *e)
+{
+    if (!e->dirty) {
+        e->dirty = 1;
+        e->dnext = c->dirty_states;
+        c->dirty_states = e;
+    }
+}
+
+static void mark_session(row_cache *c, sess_ent *e)
+{
+    if (!e->dirty) {
+        e->dirty = 1;
+        e->dnext = c->dirty_sessions;
+        c->dirty_sessions = e;
+    }
+}
+
+/* Writes every dirty entry back: per state a trim and one UPDATE (and a checkpoint noted when
+ * due), per session one UPDATE of its last op and one range delete of the outcomes older than
+ * the last SC_STORE_OUTCOMES_KEPT. */
+static sc_store_status flush_dirty(sqlite_be *be, sc_store_error *err)
+{
+    row_cache *c = be->cache;
+    int rc;
+    while (c->dirty_states != NULL) {
+        state_ent *e = c->dirty_states;
+        c->dirty_states = e->dnext;
+        e->dirty = 0;
+        if ((rc = trim_log(be, &e->row, &e->kept_from)) != SQLITE_OK ||
+            (rc = state_put(be, &e->row)) != SQLITE_OK)
+            return db_fail(err, be->db, rc, be->path, "updating a state");
+        if (checkpoint_due(be, &e->row))
+            remember_due(be, e->row.id);
+    }
+    while (c->dirty_sessions != NULL) {
+        sess_ent *e = c->dirty_sessions;
+        c->dirty_sessions = e->dnext;
+        e->dirty = 0;
+        if (e->last_op == e->stored_op)
+            continue;
         sqlite3_stmt *st = be->w[W_SESS_SET_OP];
-        bind_str(st, 1, id);
-        bind_u64(st, 2, c->last_op);
+        bind_str(st, 1, e->id);
+        bind_u64(st, 2, e->last_op);
         if ((rc = run(st)) != SQLITE_OK)
             return db_fail(err, be->db, rc, be->path, "writing a session");
-        if (c->last_op > SC_STORE_OUTCOMES_KEPT) {
+        if (e->last_op > SC_STORE_OUTCOMES_KEPT) {
             st = be->w[W_OUT_CUT];
-            bind_str(st, 1, id);
-            bind_u64(st, 2, c->last_op - SC_STORE_OUTCOMES_KEPT);
+            bind_str(st, 1, e->id);
+            bind_u64(st, 2, e->last_op - SC_STORE_OUTCOMES_KEPT);
             if ((rc = run(st)) != SQLITE_OK)
                 return db_fail(err, be->db, rc, be->path, "trimming op outcomes");
         }
+        e->stored_op = e->last_op;
     }
     return SC_STORE_OK;
 }
 
-static sc_store_status item_patch(sqlite_be *be, batch_cache *c, const sc_store_item *it,
-                                  sc_store_error *err)
+/* ---------------------------------------------------------------------------------------------
+ * Writer: items
+ * ------------------------------------------------------------------------------------------- */
+
+static sc_store_status no_state(sc_store_error *err, const char *key)
 {
-    if (c->state_key == NULL || strcmp(c->state_key, it->key) != 0) {
-        sc_store_status fst = flush_cache(be, c, err);
-        if (fst != SC_STORE_OK)
-            return fst;
-        int rc = state_get(be, it->key, 0, &c->row);
-        if (rc == SQLITE_DONE)
-            return sc_store_fail(err, SC_STORE_ENOTFOUND, 0,
-                                 "patch for state %s: no such state (send its snapshot first)",
-                                 it->key);
-        if (rc != SQLITE_ROW)
-            return db_fail(err, be->db, rc, be->path, "reading a state");
-        c->state_key = it->key;
-    }
-    state_row *row = &c->row;
+    return sc_store_fail(err, SC_STORE_ENOTFOUND, 0,
+                         "patch for state %s: no such state (send its snapshot first)", key);
+}
+
+static sc_store_status patch_gap(sc_store_error *err, const char *key, uint64_t v, uint64_t at)
+{
+    return sc_store_fail(err, SC_STORE_ESEQ, 0,
+                         "patch for state %s: version %llu does not follow the stored %llu", key,
+                         (unsigned long long)v, (unsigned long long)at);
+}
+
+static sc_store_status no_session(sc_store_error *err, const char *id, uint64_t op)
+{
+    return sc_store_fail(err, SC_STORE_ENOTFOUND, 0, "outcome of op %llu: no session %s",
+                         (unsigned long long)op, id);
+}
+
+static sc_store_status op_gap(sc_store_error *err, const char *id, uint64_t op, uint64_t last)
+{
+    return sc_store_fail(err, SC_STORE_ESEQ, 0,
+                         "session %s: op %llu does not follow the last consumed op %llu", id,
+                         (unsigned long long)op, (unsigned long long)last);
+}
+
+static sc_store_status item_patch(sqlite_be *be, const sc_store_item *it, sc_store_error *err)
+{
+    state_ent *e;
+    int rc = cache_state(be, it->key, &e);
+    if (rc == SQLITE_DONE)
+        return no_state(err, it->key);
+    if (rc != SQLITE_ROW)
+        return db_fail(err, be->db, rc, be->path, "reading a state");
+    state_row *row = &e->row;
     if (it->version != row->version + 1)
-        return sc_store_fail(err, SC_STORE_ESEQ, 0,
-                             "patch for state %s: version %llu does not follow the stored %llu",
-                             it->key, (unsigned long long)it->version,
-                             (unsigned long long)row->version);
+        return patch_gap(err, it->key, it->version, row->version);
     sqlite3_stmt *st = be->w[W_PATCH_INS];
     sqlite3_bind_int64(st, 1, row->id);
     bind_u64(st, 2, it->version);
     bind_u64(st, 3, it->len);
     bind_text(st, 4, it->data, it->len);
-    int rc = run(st);
-    if (rc != SQLITE_OK)
+    if ((rc = run(st)) != SQLITE_OK)
         return db_fail(err, be->db, rc, be->path, "writing a patch");
     row->version = it->version;
     row->log_bytes += it->len;
     row->since_bytes += it->len;
+    if (e->kept_from == 0)
+        e->kept_from = it->version;
+    mark_state(be->cache, e);
+    return SC_STORE_OK;
+}
+
+static sc_store_status item_outcome(sqlite_be *be, const sc_store_item *it, sc_store_error *err)
+{
+    sess_ent *e;
+    int rc = cache_session(be, it->key, &e);
+    if (rc == SQLITE_DONE)
+        return no_session(err, it->key, it->op);
+    if (rc != SQLITE_ROW)
+        return db_fail(err, be->db, rc, be->path, "reading a session");
+    if (it->op != e->last_op + 1)
+        return op_gap(err, it->key, it->op, e->last_op);
+    sqlite3_stmt *st = be->w[W_OUT_INS];
+    bind_str(st, 1, it->key);
+    bind_u64(st, 2, it->op);
+    sqlite3_bind_int(st, 3, it->ok);
+    bind_u64(st, 4, it->version);
+    bind_text(st, 5, it->data, it->len);
+    if ((rc = run(st)) != SQLITE_OK)
+        return db_fail(err, be->db, rc, be->path, "writing an op outcome");
+    e->last_op = it->op;
+    mark_session(be->cache, e);
     return SC_STORE_OK;
 }
 
@@ -567,8 +808,8 @@ static int snapshot_put(sqlite_be *be, int64_t id, const char *json, size_t len)
 
 static sc_store_status item_snapshot(sqlite_be *be, const sc_store_item *it, sc_store_error *err)
 {
-    state_row row;
-    int rc = state_get(be, it->key, 0, &row);
+    state_ent *e;
+    int rc = cache_state(be, it->key, &e);
     if (rc == SQLITE_DONE) {
         sqlite3_stmt *st = be->w[W_STATE_INS];
         bind_str(st, 1, it->key);
@@ -584,34 +825,37 @@ static sc_store_status item_snapshot(sqlite_be *be, const sc_store_item *it, sc_
     }
     if (rc != SQLITE_ROW)
         return db_fail(err, be->db, rc, be->path, "reading a state");
-    if (it->version < row.version)
+    state_row *row = &e->row;
+    if (it->version < row->version)
         return sc_store_fail(err, SC_STORE_ESEQ, 0,
                              "snapshot of state %s: version %llu is older than the stored %llu",
                              it->key, (unsigned long long)it->version,
-                             (unsigned long long)row.version);
-    if (it->version > row.version) {
+                             (unsigned long long)row->version);
+    if (it->version > row->version) {
         /* The old log does not lead to this version: drop it. */
         sqlite3_stmt *st = be->w[W_PATCH_DEL_ALL];
-        sqlite3_bind_int64(st, 1, row.id);
+        sqlite3_bind_int64(st, 1, row->id);
         if ((rc = run(st)) != SQLITE_OK)
             return db_fail(err, be->db, rc, be->path, "dropping a log");
-        row.log_bytes = 0;
+        row->log_bytes = 0;
+        e->kept_from = 0;
     }
-    row.version = row.snap_version = it->version;
-    row.snap_bytes = it->len;
-    row.since_bytes = 0;
+    row->version = row->snap_version = it->version;
+    row->snap_bytes = it->len;
+    row->since_bytes = 0;
     sqlite3_stmt *st = be->w[W_STATE_META];
-    sqlite3_bind_int64(st, 1, row.id);
+    sqlite3_bind_int64(st, 1, row->id);
     bind_str(st, 2, it->topic);
     bind_str(st, 3, it->owner);
-    if ((rc = run(st)) != SQLITE_OK || (rc = snapshot_put(be, row.id, it->data, it->len)) != SQLITE_OK ||
-        (rc = trim_log(be, &row)) != SQLITE_OK || (rc = state_put(be, &row)) != SQLITE_OK)
+    if ((rc = run(st)) != SQLITE_OK || (rc = snapshot_put(be, row->id, it->data, it->len)) != SQLITE_OK)
         return db_fail(err, be->db, rc, be->path, "writing a snapshot");
+    mark_state(be->cache, e); /* trim and row written by flush_dirty() */
     return SC_STORE_OK;
 }
 
 static sc_store_status item_drop_state(sqlite_be *be, const sc_store_item *it, sc_store_error *err)
 {
+    cache_evict_state(be->cache, it->key);
     state_row row;
     int rc = state_get(be, it->key, 0, &row);
     if (rc == SQLITE_DONE)
@@ -639,46 +883,16 @@ static sc_store_status item_session(sqlite_be *be, const sc_store_item *it, sc_s
     return rc == SQLITE_OK ? SC_STORE_OK : db_fail(err, be->db, rc, be->path, "writing a session");
 }
 
-static sc_store_status item_outcome(sqlite_be *be, batch_cache *c, const sc_store_item *it,
-                                    sc_store_error *err)
-{
-    if (c->session == NULL || strcmp(c->session, it->key) != 0) {
-        sc_store_status fst = flush_cache(be, c, err);
-        if (fst != SC_STORE_OK)
-            return fst;
-        sqlite3_stmt *st = be->w[W_SESS_OP];
-        bind_str(st, 1, it->key);
-        int rc = sqlite3_step(st);
-        c->last_op = c->stored_op = rc == SQLITE_ROW ? col_u64(st, 0) : 0;
-        done_with(st);
-        if (rc == SQLITE_DONE)
-            return sc_store_fail(err, SC_STORE_ENOTFOUND, 0, "outcome of op %llu: no session %s",
-                                 (unsigned long long)it->op, it->key);
-        if (rc != SQLITE_ROW)
-            return db_fail(err, be->db, rc, be->path, "reading a session");
-        c->session = it->key;
-    }
-    if (it->op != c->last_op + 1)
-        return sc_store_fail(err, SC_STORE_ESEQ, 0,
-                             "session %s: op %llu does not follow the last consumed op %llu",
-                             it->key, (unsigned long long)it->op, (unsigned long long)c->last_op);
-    sqlite3_stmt *st = be->w[W_OUT_INS];
-    bind_str(st, 1, it->key);
-    bind_u64(st, 2, it->op);
-    sqlite3_bind_int(st, 3, it->ok);
-    bind_u64(st, 4, it->version);
-    bind_text(st, 5, it->data, it->len);
-    int rc = run(st);
-    if (rc != SQLITE_OK)
-        return db_fail(err, be->db, rc, be->path, "writing an op outcome");
-    c->last_op = it->op;
-    return SC_STORE_OK;
-}
-
-/* Runs the statements of a session deletion (by id) or an expiry (by cutoff time). */
+/* Runs the statements of a session deletion (by id) or an expiry (by cutoff time). They
+ * delete rows the cache may hold (the sessions, the states they own): it is written back
+ * and dropped first. */
 static sc_store_status delete_sessions(sqlite_be *be, const int *stmts, size_t n, const char *id,
                                        int64_t cutoff, size_t *count, sc_store_error *err)
 {
+    sc_store_status fst = flush_dirty(be, err);
+    if (fst != SC_STORE_OK)
+        return fst;
+    cache_clear(be->cache);
     for (size_t i = 0; i < n; i++) {
         sqlite3_stmt *st = be->w[stmts[i]];
         if (id != NULL)
@@ -694,24 +908,18 @@ static sc_store_status delete_sessions(sqlite_be *be, const int *stmts, size_t n
     return SC_STORE_OK;
 }
 
-static sc_store_status apply_item(sqlite_be *be, batch_cache *c, sc_store_batch *b,
-                                  const sc_store_item *it)
+static sc_store_status apply_item(sqlite_be *be, sc_store_batch *b, const sc_store_item *it)
 {
     static const int drop[] = {W_DROP_S_OUT, W_DROP_S_PATCH, W_DROP_S_SNAP, W_DROP_S_STATE,
                                W_DROP_S_SESS};
     static const int expire[] = {W_EXP_OUT, W_EXP_PATCH, W_EXP_SNAP, W_EXP_STATE, W_EXP_SESS};
     sc_store_error *err = &b->result;
-    if (it->kind != SC_ITEM_PATCH && it->kind != SC_ITEM_OUTCOME) {
-        sc_store_status st = flush_cache(be, c, err);
-        if (st != SC_STORE_OK)
-            return st;
-    }
     switch (it->kind) {
     case SC_ITEM_SNAPSHOT: return item_snapshot(be, it, err);
-    case SC_ITEM_PATCH: return item_patch(be, c, it, err);
+    case SC_ITEM_PATCH: return item_patch(be, it, err);
     case SC_ITEM_DROP_STATE: return item_drop_state(be, it, err);
     case SC_ITEM_SESSION: return item_session(be, it, err);
-    case SC_ITEM_OUTCOME: return item_outcome(be, c, it, err);
+    case SC_ITEM_OUTCOME: return item_outcome(be, it, err);
     case SC_ITEM_DROP_SESSION:
         return delete_sessions(be, drop, sizeof drop / sizeof drop[0], it->key, 0, NULL, err);
     case SC_ITEM_EXPIRE: {
@@ -726,31 +934,103 @@ static sc_store_status apply_item(sqlite_be *be, batch_cache *c, sc_store_batch 
     return sc_store_fail(err, SC_STORE_EARG, 0, "unknown batch item");
 }
 
-/* Applies one batch in its savepoint; on failure rolls it back and leaves b->result set. */
-static void apply_batch(sqlite_be *be, sc_store_batch *b)
+/* ---------------------------------------------------------------------------------------------
+ * Writer: batches and groups
+ * ------------------------------------------------------------------------------------------- */
+
+/* A batch of patches and op outcomes only (what an event or an op makes) needs no savepoint:
+ * its sequence rules are checked against the cache before anything is written, so a batch
+ * that would fail is refused with no effect, and one that passes cannot fail on its rules.
+ * Returns 1 for such a batch, 0 for one that needs a savepoint. */
+static int plain_batch(const sc_store_batch *b)
 {
+    for (const sc_store_item *it = b->head; it != NULL; it = it->next)
+        if (it->kind != SC_ITEM_PATCH && it->kind != SC_ITEM_OUTCOME)
+            return 0;
+    return 1;
+}
+
+/* Checks a plain batch's versions and op numbers against the cache (reading missing entries
+ * from the tables), writing nothing. O(items). */
+static sc_store_status check_batch(sqlite_be *be, sc_store_batch *b)
+{
+    row_cache *c = be->cache;
+    uint64_t stamp = ++c->stamp;
+    sc_store_error *err = &b->result;
+    for (const sc_store_item *it = b->head; it != NULL; it = it->next) {
+        if (it->kind == SC_ITEM_PATCH) {
+            state_ent *e;
+            int rc = cache_state(be, it->key, &e);
+            if (rc == SQLITE_DONE)
+                return no_state(err, it->key);
+            if (rc != SQLITE_ROW)
+                return db_fail(err, be->db, rc, be->path, "reading a state");
+            if (e->stamp != stamp) {
+                e->stamp = stamp;
+                e->t_version = e->row.version;
+            }
+            if (it->version != e->t_version + 1)
+                return patch_gap(err, it->key, it->version, e->t_version);
+            e->t_version = it->version;
+        } else {
+            sess_ent *e;
+            int rc = cache_session(be, it->key, &e);
+            if (rc == SQLITE_DONE)
+                return no_session(err, it->key, it->op);
+            if (rc != SQLITE_ROW)
+                return db_fail(err, be->db, rc, be->path, "reading a session");
+            if (e->stamp != stamp) {
+                e->stamp = stamp;
+                e->t_op = e->last_op;
+            }
+            if (it->op != e->t_op + 1)
+                return op_gap(err, it->key, it->op, e->t_op);
+            e->t_op = it->op;
+        }
+    }
+    return SC_STORE_OK;
+}
+
+/* Applies one batch; a batch that fails has no effect and leaves b->result set. Returns 0,
+ * or -1 when the group cannot go on (a write failed where no savepoint can undo it, or SQLite
+ * rolled the transaction back): b->result says why. */
+static int apply_batch(sqlite_be *be, sc_store_batch *b)
+{
+    sc_store_status st;
+    if (plain_batch(b)) {
+        if (check_batch(be, b) != SC_STORE_OK)
+            return sqlite3_get_autocommit(be->db) ? -1 : 0; /* refused: nothing written */
+        for (const sc_store_item *it = b->head; it != NULL; it = it->next)
+            if (apply_item(be, b, it) != SC_STORE_OK)
+                return -1; /* an I/O-level failure half-way: only the group can be undone */
+        return 0;
+    }
+    /* Entries dirtied before the savepoint are written before it, so that rolling the batch
+     * back cannot undo them. */
+    if ((st = flush_dirty(be, &b->result)) != SC_STORE_OK)
+        return -1;
     int rc = run(be->w[W_SAVEPOINT]);
     if (rc != SQLITE_OK) {
         db_fail(&b->result, be->db, rc, be->path, "starting a batch");
-        return;
+        return -1;
     }
     size_t pending_before = be->n_pending;
-    sc_store_status st = SC_STORE_OK;
-    batch_cache cache;
-    memset(&cache, 0, sizeof cache);
+    st = SC_STORE_OK;
     for (const sc_store_item *it = b->head; it != NULL && st == SC_STORE_OK; it = it->next)
-        st = apply_item(be, &cache, b, it);
-    if (st == SC_STORE_OK)
-        st = flush_cache(be, &cache, &b->result);
+        st = apply_item(be, b, it);
     if (st != SC_STORE_OK) {
         run(be->w[W_ROLLBACK_TO]);
-        be->n_pending = pending_before; /* those states did not change after all */
+        cache_clear(be->cache); /* entries this batch changed are wrong now */
+        be->n_pending = pending_before;
         if (b->expired_out != NULL)
             *b->expired_out = 0;
     }
     rc = run(be->w[W_RELEASE]);
-    if (rc != SQLITE_OK && st == SC_STORE_OK)
+    if (rc != SQLITE_OK && st == SC_STORE_OK) {
         db_fail(&b->result, be->db, rc, be->path, "ending a batch");
+        return -1;
+    }
+    return sqlite3_get_autocommit(be->db) ? -1 : 0;
 }
 
 static int sqlite_commit(void *vbe, sc_store_batch *group)
@@ -758,6 +1038,9 @@ static int sqlite_commit(void *vbe, sc_store_batch *group)
     sqlite_be *be = vbe;
     sc_store_error err;
     memset(&err, 0, sizeof err);
+    row_cache *c = be->cache;
+    if (c->n_states > SC_SQLITE_CACHE_MAX || c->n_sessions > SC_SQLITE_CACHE_MAX)
+        cache_clear(c); /* nothing is dirty between groups */
     int rc = run(be->w[W_BEGIN]);
     if (rc != SQLITE_OK) {
         db_fail(&err, be->db, rc, be->path, "starting a transaction");
@@ -766,20 +1049,19 @@ static int sqlite_commit(void *vbe, sc_store_batch *group)
         return 0;
     }
     size_t pending_before = be->n_pending;
-    for (sc_store_batch *b = group; b != NULL; b = b->next) {
-        apply_batch(be, b);
+    for (sc_store_batch *b = group; b != NULL && rc == SQLITE_OK; b = b->next) {
+        if (apply_batch(be, b) == 0)
+            continue;
         /* After SQLITE_FULL, IOERR, NOMEM or BUSY, SQLite may have rolled the whole
-         * transaction back on its own: the batches before this one are gone too, and the
-         * next ones would run outside any transaction. Fail the whole group instead. */
-        if (sqlite3_get_autocommit(be->db)) {
-            err = b->result.status != SC_STORE_OK ? b->result : err;
-            if (err.status == SC_STORE_OK)
-                sc_store_fail(&err, SC_STORE_ESQL, 0, "%s: the transaction was rolled back",
-                              be->path);
-            rc = SQLITE_ABORT;
-            break;
-        }
+         * transaction back on its own, or a plain batch is half written: the whole group
+         * fails, the batches before this one included. */
+        err = b->result.status != SC_STORE_OK ? b->result : err;
+        if (err.status == SC_STORE_OK)
+            sc_store_fail(&err, SC_STORE_ESQL, 0, "%s: the transaction was rolled back", be->path);
+        rc = SQLITE_ABORT;
     }
+    if (rc == SQLITE_OK && flush_dirty(be, &err) != SC_STORE_OK)
+        rc = SQLITE_ABORT;
     if (rc == SQLITE_OK) {
         rc = run(be->w[W_COMMIT]);
         if (rc == SQLITE_OK)
@@ -788,6 +1070,7 @@ static int sqlite_commit(void *vbe, sc_store_batch *group)
     }
     if (!sqlite3_get_autocommit(be->db))
         run(be->w[W_ROLLBACK]);
+    cache_clear(c);
     be->n_pending = pending_before;
     for (sc_store_batch *b = group; b != NULL; b = b->next)
         if (b->result.status == SC_STORE_OK) {
@@ -801,6 +1084,12 @@ static int sqlite_commit(void *vbe, sc_store_batch *group)
 /* Writes a snapshot of state id at its current version by replaying its log. */
 static sc_store_status checkpoint_one(sqlite_be *be, int64_t id, sc_store_error *err)
 {
+    /* The row changes behind the writer's cache: forget its entry (refilled on demand). */
+    sqlite3_stmt *k = be->w[W_STATE_GET_ID];
+    sqlite3_bind_int64(k, 1, id);
+    if (sqlite3_step(k) == SQLITE_ROW)
+        cache_evict_state(be->cache, (const char *)sqlite3_column_text(k, 6));
+    done_with(k);
     state_row row;
     int rc = state_get(be, NULL, id, &row);
     if (rc == SQLITE_DONE)
@@ -835,7 +1124,8 @@ static sc_store_status checkpoint_one(sqlite_be *be, int64_t id, sc_store_error 
     row.snap_version = row.version;
     row.snap_bytes = len;
     row.since_bytes = 0;
-    if (rc != SQLITE_OK || (rc = trim_log(be, &row)) != SQLITE_OK ||
+    uint64_t kept_from = 1; /* not known here: as if the log could start at version 1 */
+    if (rc != SQLITE_OK || (rc = trim_log(be, &row, &kept_from)) != SQLITE_OK ||
         (rc = state_put(be, &row)) != SQLITE_OK)
         return db_fail(err, be->db, rc, be->path, "writing a checkpoint");
     atomic_fetch_add(&be->counters->checkpoints, 1);
@@ -1117,6 +1407,10 @@ static void sqlite_close(void *vbe)
     sqlite_be *be = vbe;
     if (be == NULL)
         return;
+    if (be->cache != NULL) {
+        cache_clear(be->cache);
+        free(be->cache);
+    }
     for (int i = 0; i < W_COUNT_; i++)
         sqlite3_finalize(be->w[i]);
     for (int i = 0; i < R_COUNT_; i++)
@@ -1350,6 +1644,12 @@ sc_store_status sc_store_sqlite_open(const char *data_dir, const sc_store_option
     be->counters = counters;
     be->lock_fd = -1;
     pthread_mutex_init(&be->read_mu, NULL);
+    be->cache = calloc(1, sizeof *be->cache);
+    if (be->cache == NULL) {
+        pthread_mutex_destroy(&be->read_mu);
+        free(be);
+        return sc_store_fail(err, SC_STORE_ENOMEM, 0, "sc_store_open: out of memory");
+    }
     snprintf(be->path, sizeof be->path, "%s/%s", data_dir, SC_STORE_FILE_NAME);
     if ((st = lock_dir(be, data_dir, err)) != SC_STORE_OK ||
         (st = open_conn(be, &be->db, err)) != SC_STORE_OK ||

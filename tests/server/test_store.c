@@ -833,6 +833,138 @@ START_TEST(the_log_is_trimmed_to_its_byte_budget)
 }
 END_TEST
 
+
+/* Submits every batch of b[0..n) into one group (the store's window holds them) and waits for
+ * all completions; results[i] receives batch i's status. */
+static void submit_group(sc_store *s, sc_store_batch **b, size_t n, sc_store_status *results)
+{
+    wait_one w[16];
+    ck_assert_uint_le(n, 16);
+    for (size_t i = 0; i < n; i++) {
+        w[i] = (wait_one){.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+        ck_assert_int_eq(sc_store_submit(s, b[i], wait_one_done, &w[i], NULL), SC_STORE_OK);
+    }
+    ck_assert_int_eq(sc_store_flush(s, NULL), SC_STORE_OK);
+    for (size_t i = 0; i < n; i++)
+        results[i] = w[i].result.status;
+}
+
+START_TEST(the_writer_cache_follows_snapshots_drops_and_refusals_inside_one_group)
+{
+    char dir[256];
+    make_dir(dir, sizeof dir);
+    sc_store_options o = fast_options();
+    o.commit_window_us = 200000; /* the batches below land in one group */
+    o.checkpoint_versions = 2;   /* checkpoints run between the two groups */
+    sc_store *s = open_store(dir, &o);
+    sc_store_batch *b[10];
+    for (int i = 0; i < 10; i++)
+        b[i] = new_batch();
+    add_snapshot(b[0], "t:a", NULL, 0, "{\"n\":0}");
+    add_set_n(b[1], "t:a", 1);
+    add_set_n(b[2], "t:a", 2);
+    add_snapshot(b[3], "t:a", NULL, 10, "{\"n\":10}"); /* newer: drops the log */
+    add_set_n(b[4], "t:a", 11);
+    ck_assert_int_eq(sc_store_batch_drop_state(b[5], "t:a"), SC_STORE_OK);
+    add_snapshot(b[6], "t:a", NULL, 0, "{\"n\":0}"); /* created again */
+    add_set_n(b[6], "t:a", 1);
+    add_set_n(b[7], "t:a", 2);
+    add_set_n(b[7], "t:a", 4); /* a gap: the whole batch is refused, its v2 with it */
+    add_set_n(b[8], "t:a", 2);
+    add_set_n(b[9], "t:a", 3);
+    sc_store_status r[10];
+    submit_group(s, b, 10, r);
+    for (int i = 0; i < 10; i++)
+        ck_assert_msg(r[i] == (i == 7 ? SC_STORE_ESEQ : SC_STORE_OK), "batch %d: %s", i,
+                      sc_store_strerror(r[i]));
+    seen_state st = load_state(s, "t:a", NULL);
+    ck_assert_uint_eq(st.version, 3);
+    ck_assert_str_eq(st.json, "{\"n\":3}");
+    /* After the checkpoint written between the groups, the cached row still leads on. */
+    for (int i = 0; i < 2; i++)
+        b[i] = new_batch();
+    add_set_n(b[0], "t:a", 4);
+    add_set_n(b[1], "t:a", 6); /* refused */
+    submit_group(s, b, 2, r);
+    ck_assert_int_eq(r[0], SC_STORE_OK);
+    ck_assert_int_eq(r[1], SC_STORE_ESEQ);
+    sc_store_stats stats;
+    sc_store_stats_get(s, &stats);
+    ck_assert_uint_ge(stats.checkpoints, 1);
+    sc_store_close(s);
+    s = open_store(dir, &o);
+    st = load_state(s, "t:a", NULL);
+    ck_assert_uint_eq(st.version, 4);
+    ck_assert_str_eq(st.json, "{\"n\":4}");
+    sc_store_log *log = NULL;
+    ck_assert_int_eq(sc_store_read_log(s, "t:a", 2, 0, &log, NULL), SC_STORE_OK);
+    ck_assert_uint_eq(log->n, 2);
+    sc_store_log_free(log);
+    sc_store_close(s);
+    remove_dir(dir);
+}
+END_TEST
+
+START_TEST(a_session_dropped_inside_a_group_is_not_written_back_by_the_cache)
+{
+    char dir[256];
+    make_dir(dir, sizeof dir);
+    sc_store_options o = fast_options();
+    o.commit_window_us = 200000;
+    sc_store *s = open_store(dir, &o);
+    sc_store_batch *b[4];
+    for (int i = 0; i < 4; i++)
+        b[i] = new_batch();
+    sc_store_batch_session(b[0], "s1", "todo:1", "t:todo", 100);
+    add_outcome(b[1], "s1", 1);
+    add_outcome(b[1], "s1", 2);
+    ck_assert_int_eq(sc_store_batch_drop_session(b[2], "s1"), SC_STORE_OK);
+    add_outcome(b[3], "s1", 3); /* no such session any more */
+    sc_store_status r[4];
+    submit_group(s, b, 4, r);
+    ck_assert_int_eq(r[0], SC_STORE_OK);
+    ck_assert_int_eq(r[1], SC_STORE_OK);
+    ck_assert_int_eq(r[2], SC_STORE_OK);
+    ck_assert_int_eq(r[3], SC_STORE_ENOTFOUND);
+    seen_session ss = {0};
+    ck_assert_int_eq(sc_store_load_session(s, "s1", on_session, &ss, NULL), SC_STORE_ENOTFOUND);
+    sqlite3 *db = raw_db(dir);
+    ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM outcomes"), 0);
+    sqlite3_close(db);
+    sc_store_close(s);
+    remove_dir(dir);
+}
+END_TEST
+
+START_TEST(the_log_is_trimmed_in_steps_of_a_sixteenth_of_the_window)
+{
+    char dir[256];
+    make_dir(dir, sizeof dir);
+    sc_store_options o = fast_options();
+    o.log_max_versions = 64;  /* steps of 4 versions */
+    o.checkpoint_versions = 8;
+    sc_store *s = open_store(dir, &o);
+    write_counter(s, "t:c", 200);
+    ck_assert_int_eq(sc_store_flush(s, NULL), SC_STORE_OK);
+    sqlite3 *db = raw_db(dir);
+    long long kept = raw_int(db, "SELECT count(*) FROM patches");
+    ck_assert_int_ge(kept, 64);
+    ck_assert_int_le(kept, 64 + 3);
+    ck_assert_int_eq(raw_int(db, "SELECT sum(bytes) FROM patches"),
+                     raw_int(db, "SELECT log_bytes FROM states"));
+    sqlite3_close(db);
+    sc_store_log *log = NULL;
+    ck_assert_int_eq(sc_store_read_log(s, "t:c", 200 - 64, 0, &log, NULL), SC_STORE_OK);
+    ck_assert_uint_eq(log->n, 64);
+    sc_store_log_free(log);
+    sc_store_stats stats;
+    sc_store_stats_get(s, &stats);
+    ck_assert_uint_eq(stats.trimmed, (uint64_t)(200 - kept));
+    sc_store_close(s);
+    remove_dir(dir);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------------------------------
  * Checkpoints
  * ------------------------------------------------------------------------------------------- */
@@ -1678,6 +1810,9 @@ int main(void)
     tcase_add_test(tc, the_log_keeps_only_the_last_n_versions_once_checkpointed);
     tcase_add_test(tc, the_log_keeps_every_patch_after_the_snapshot_even_past_the_window);
     tcase_add_test(tc, the_log_is_trimmed_to_its_byte_budget);
+    tcase_add_test(tc, the_log_is_trimmed_in_steps_of_a_sixteenth_of_the_window);
+    tcase_add_test(tc, the_writer_cache_follows_snapshots_drops_and_refusals_inside_one_group);
+    tcase_add_test(tc, a_session_dropped_inside_a_group_is_not_written_back_by_the_cache);
     tcase_add_test(tc, a_checkpoint_is_written_every_k_versions);
     tcase_add_test(tc, a_checkpoint_is_written_when_the_log_outgrows_the_snapshot);
     suite_add_tcase(s, tc);
