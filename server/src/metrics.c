@@ -1,6 +1,7 @@
 /*
  * metrics.c -- counters for /metrics. Hot counters are relaxed atomics (no lock on the data
- * path); refusal reasons go through a small table under a mutex (refusals are the rare path).
+ * path); refusal reasons go through a small table under a mutex (refusals are the rare path);
+ * the store's counters are read from sc_store_stats_get() at each scrape (one mutex).
  */
 #include "internal.h"
 
@@ -76,6 +77,29 @@ static void counter(sbuf *o, const char *name, const char *help, unsigned long l
     sbuf_printf(o, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name, v);
 }
 
+/* The store's counters (sc_store_stats), when the server has a store (--store on). */
+static void store_metrics(sc_server *s, sbuf *o)
+{
+    if (s->cfg.store == NULL)
+        return;
+    sc_store_stats st;
+    sc_store_stats_get(s->cfg.store, &st);
+    counter(o, "statechannel_store_commits_total", "Store transactions committed (group commits).", st.commits);
+    counter(o, "statechannel_store_batches_total", "Store batches completed (ok or failed); / commits = mean group size.", st.batches);
+    counter(o, "statechannel_store_failed_batches_total", "Store batches completed with an error.", st.failed_batches);
+    counter(o, "statechannel_store_checkpoints_total", "State snapshots written by the store's checkpoint policy.", st.checkpoints);
+    counter(o, "statechannel_store_trimmed_patches_total", "Patches dropped from logs past the resume window.", st.trimmed);
+    counter(o, "statechannel_store_queue_waits_total", "Store submissions that waited for room in the queue (back-pressure).", st.queue_waits);
+    sbuf_printf(o, "# HELP statechannel_store_commit_seconds_total Time spent applying and committing groups, fsync included; / commits = mean commit latency.\n"
+                   "# TYPE statechannel_store_commit_seconds_total counter\n"
+                   "statechannel_store_commit_seconds_total %.6f\n",
+                (double)st.commit_us / 1e6);
+    sbuf_printf(o, "# HELP statechannel_store_max_group_batches The most batches committed in one group.\n"
+                   "# TYPE statechannel_store_max_group_batches gauge\n"
+                   "statechannel_store_max_group_batches %llu\n",
+                (unsigned long long)st.max_group);
+}
+
 void sc_http_metrics(sc_server *s, sbuf *o)
 {
     sc_metrics *m = &s->m;
@@ -117,6 +141,8 @@ void sc_http_metrics(sc_server *s, sbuf *o)
     counter(o, "statechannel_frames_dropped_total", "Patch frames dropped for slow consumers.", ld(&s->outc.frames_dropped));
     counter(o, "statechannel_resyncs_total", "Full states scheduled to replace dropped patches.", ld(&s->outc.resyncs));
     counter(o, "statechannel_slow_clients_given_up_total", "Outbound queues abandoned past the hard cap.", ld(&s->outc.queues_dead));
+
+    store_metrics(s, o);
 
     sbuf_puts(o, "# HELP statechannel_diff_seconds Time to diff a state after a change.\n"
                  "# TYPE statechannel_diff_seconds histogram\n");

@@ -275,6 +275,8 @@ struct sc_store {
     uint64_t commits;          /* transactions committed */
     uint64_t failed_batches;   /* completions reporting an error */
     uint64_t queue_waits;      /* submissions that waited for room */
+    uint64_t commit_us;        /* time in the backend's commit(), microseconds */
+    uint64_t max_group;        /* most batches in one group */
     pthread_t thread;          /* the store thread */
 };
 
@@ -325,7 +327,10 @@ static void *store_thread_main(void *arg)
         s->head = s->tail = NULL;
         pthread_mutex_unlock(&s->mu);
 
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         int committed = s->ops->commit(s->be, group);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
         size_t n = 0, bytes = 0, failed = 0;
         for (sc_store_batch *b = group; b != NULL; b = b->next) {
             n++;
@@ -347,6 +352,10 @@ static void *store_thread_main(void *arg)
         s->completed += n;
         s->commits += committed ? 1 : 0;
         s->failed_batches += failed;
+        s->commit_us += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 +
+                                   (t1.tv_nsec - t0.tv_nsec) / 1000);
+        if (n > s->max_group)
+            s->max_group = n;
         pthread_cond_broadcast(&s->room_cv);
         pthread_cond_broadcast(&s->done_cv);
         pthread_mutex_unlock(&s->mu);
@@ -601,6 +610,8 @@ void sc_store_stats_get(sc_store *store, sc_store_stats *out)
     out->batches = store->completed;
     out->failed_batches = store->failed_batches;
     out->queue_waits = store->queue_waits;
+    out->commit_us = store->commit_us;
+    out->max_group = store->max_group;
     pthread_mutex_unlock(&store->mu);
     out->checkpoints = atomic_load(&store->counters.checkpoints);
     out->trimmed = atomic_load(&store->counters.trimmed);

@@ -298,6 +298,10 @@ typedef struct sc_store_stats {
     uint64_t checkpoints;    /* snapshots written by the store's checkpoint policy */
     uint64_t trimmed;        /* patches dropped from logs past the resume window */
     uint64_t queue_waits;    /* submissions that waited for room in the queue */
+    uint64_t commit_us;      /* time spent applying and committing groups (fsync included),
+                                microseconds; commit_us / commits is the mean commit latency
+                                and batches / commits the mean group size */
+    uint64_t max_group;      /* the most batches committed in one group so far */
 } sc_store_stats;
 
 void sc_store_stats_get(sc_store *store, sc_store_stats *out);

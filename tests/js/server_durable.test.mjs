@@ -343,3 +343,33 @@ test('--store off keeps states and sessions in memory only: no database file, no
   assert.equal(r.code, 2, r.output);
   assert.match(r.output, /--store wants on or off/);
 });
+
+// The store's counters in GET /metrics, by name.
+async function storeMetrics(srv) {
+  const text = await (await fetch(`${srv.base}/metrics`)).text();
+  const m = {};
+  for (const [, name, value] of text.matchAll(/^(statechannel_store_\w+) ([0-9.e+-]+)$/gm))
+    m[name] = Number(value);
+  return m;
+}
+
+test('/metrics exports the store\'s counters, and they move with the ops committed', async () => {
+  const srv = await server({});
+  const before = await storeMetrics(srv);
+  for (const name of ['commits_total', 'batches_total', 'failed_batches_total', 'checkpoints_total',
+    'trimmed_patches_total', 'queue_waits_total', 'commit_seconds_total', 'max_group_batches'])
+    assert.ok(`statechannel_store_${name}` in before, `statechannel_store_${name} is exported`);
+  const c = await client(srv);
+  const t = await c.join('test:metrics', { _sc: {} });
+  for (let n = 1; n <= 5; n++) assert.equal((await op(c, t, n)).status, 'ok');
+  // Durable acks: each of the 5 ops was committed before its reply.
+  const after = await storeMetrics(srv);
+  assert.ok(after.statechannel_store_commits_total >= before.statechannel_store_commits_total + 1);
+  assert.ok(after.statechannel_store_batches_total >= before.statechannel_store_batches_total + 5);
+  assert.ok(after.statechannel_store_commit_seconds_total > before.statechannel_store_commit_seconds_total);
+  assert.ok(after.statechannel_store_max_group_batches >= 1);
+  assert.equal(after.statechannel_store_failed_batches_total, 0);
+
+  const off = await server({ args: ['--store', 'off'] });
+  assert.deepEqual(await storeMetrics(off), {}, 'no store, no store counters');
+});
