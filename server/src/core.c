@@ -35,6 +35,7 @@ void sc_config_defaults(sc_config *c)
     c->writer_threads = SC_DEFAULT_WRITERS;
     c->durable = 1;
     c->session_ttl_ms = SC_DEFAULT_SESSION_TTL_MS;
+    c->max_sessions = SC_DEFAULT_MAX_SESSIONS;
 }
 
 /* ---- server ------------------------------------------------------------------------------------ */

@@ -76,6 +76,14 @@
  * (PROTOCOL.md section 4: "configurable, default 24 h"). */
 #define SC_DEFAULT_SESSION_TTL_MS (24LL * 3600 * 1000)
 
+/* Sessions kept in memory beyond their channels (joined with `_sc`) at most (--max-sessions).
+ * Each costs ~2 KB plus its last 64 outcomes and, for a per-connection handler, its state, for
+ * up to the TTL after its socket closed: without a bound, a client joining in a loop with
+ * `_sc` would grow memory for a day. Past it, a new session ends with its channel (the join
+ * succeeds but the session cannot be resumed), a warning is logged and the refusal reason
+ * "session_not_kept" is counted; existing sessions are unaffected (no eviction). */
+#define SC_DEFAULT_MAX_SESSIONS 100000
+
 struct sc_store;
 
 typedef struct sc_config {
@@ -95,6 +103,7 @@ typedef struct sc_config {
                                   states and sessions live in memory only */
     int durable;               /* with a store: an sc:event ok waits for its commit */
     int64_t session_ttl_ms;    /* idle sessions expire after this long */
+    int max_sessions;          /* resumable sessions kept in memory at most */
     int auth;                  /* --auth: sc_authorize_join() demands a valid token */
     const unsigned char *auth_secret; /* token HMAC key (not owned; outlives the server), or NULL */
     size_t auth_secret_len;    /* bytes */

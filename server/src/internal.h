@@ -82,12 +82,6 @@ typedef struct sc_outcome {
 #define SC_SESSION_SECRET_BYTES 16
 #define SC_CLIENT_ID_BYTES 8
 #define SC_SESSION_ID_LEN (2 * SC_SESSION_SECRET_BYTES + 1 + 2 * SC_CLIENT_ID_BYTES)
-/* Sessions kept in memory beyond their channels (joined with `_sc`) at most. Each costs ~2 KB
- * plus its last 64 outcomes and, for a per-connection handler, its state, for up to the TTL
- * after its socket closed: without a bound, a client joining in a loop with `_sc` would grow
- * memory for a day. Past it, new sessions end with their channel (not resumable) and a
- * warning is logged; existing ones are unaffected. */
-#define SC_MAX_KEPT_SESSIONS 100000
 /* Session table buckets: tens of thousands of sessions keep chains short. */
 #define SC_SESS_BUCKETS 8192
 /* A state loaded from the store jumps its version by this much at its first change after a

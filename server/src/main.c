@@ -67,6 +67,8 @@ static void usage(FILE *f)
         "  --commit-window-us N     group commit: wait this long after the first pending change\n"
         "                           (0: commit at once, grouping what arrives meanwhile; default 0)\n"
         "  --session-ttl SEC        sessions idle this long expire (default %lld)\n"
+        "  --max-sessions N         resumable sessions kept in memory; past it a new session\n"
+        "                           ends with its channel and cannot resume (default %d)\n"
         "  --resume-log-versions N  patches kept per state for resumes (default 1000)\n"
         "  --resume-log-bytes BYTES ... and at most this many bytes of them (default 10485760)\n"
         "  --tls-cert PEM           serve https/wss only, with this certificate chain\n"
@@ -79,7 +81,7 @@ static void usage(FILE *f)
         SC_DEFAULT_MAX_EVENTS_PER_SEC, SC_DEFAULT_MAX_CONNECTIONS, SC_DEFAULT_MAX_STATES,
         SC_DEFAULT_IDLE_TIMEOUT_MS / 1000, SC_DEFAULT_WRITE_TIMEOUT_MS,
         (unsigned)SC_DEFAULT_QUEUE_BYTES, SC_DEFAULT_WRITERS,
-        (long long)(SC_DEFAULT_SESSION_TTL_MS / 1000));
+        (long long)(SC_DEFAULT_SESSION_TTL_MS / 1000), SC_DEFAULT_MAX_SESSIONS);
 }
 
 static long long num_arg(const char *flag, const char *v, long long min, long long max)
@@ -229,6 +231,8 @@ int main(int argc, char **argv)
             so.commit_window_us = (uint32_t)num_arg(a, v, 0, 1000000);
         else if (strcmp(a, "--session-ttl") == 0)
             cfg.session_ttl_ms = so.session_ttl_ms = num_arg(a, v, 1, 365LL * 86400) * 1000;
+        else if (strcmp(a, "--max-sessions") == 0)
+            cfg.max_sessions = (int)num_arg(a, v, 1, 100000000);
         else if (strcmp(a, "--resume-log-versions") == 0)
             so.log_max_versions = (uint64_t)num_arg(a, v, 1, 1LL << 32);
         else if (strcmp(a, "--resume-log-bytes") == 0)

@@ -119,13 +119,15 @@ sc_sess *sess_new(sc_server *s, const char *topic, sc_scope scope, int keep)
     ss->last_seen_ms = sc_wall_ms();
     atomic_store(&ss->refs, 2); /* the table's and the caller's */
     pthread_mutex_lock(&s->sess_mu);
-    ss->keep = keep && s->n_kept < SC_MAX_KEPT_SESSIONS;
+    ss->keep = keep && s->n_kept < (size_t)s->cfg.max_sessions;
     int refused = keep && !ss->keep;
     table_insert(s, ss); /* 128 random bits: a collision is not a case to handle */
     pthread_mutex_unlock(&s->sess_mu);
-    if (refused)
-        sc_logf("warn", "%d resumable sessions in memory (SC_MAX_KEPT_SESSIONS): a new session "
-                "on %s will end with its channel", SC_MAX_KEPT_SESSIONS, topic);
+    if (refused) {
+        metrics_refusal(&s->m, "session_not_kept");
+        sc_logf("warn", "%d resumable sessions in memory (--max-sessions): a new session on %s "
+                "will end with its channel", s->cfg.max_sessions, topic);
+    }
     return ss;
 }
 

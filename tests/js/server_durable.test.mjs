@@ -373,3 +373,23 @@ test('/metrics exports the store\'s counters, and they move with the ops committ
   const off = await server({ args: ['--store', 'off'] });
   assert.deepEqual(await storeMetrics(off), {}, 'no store, no store counters');
 });
+
+test('--max-sessions: past the limit a new session ends with its channel and cannot resume; the kept ones still can', async () => {
+  const srv = await server({ args: ['--max-sessions', '2'] });
+  const joined = [];
+  for (let i = 0; i < 3; i++) {
+    const c = await client(srv);
+    const t = await c.join('test:maxsess', { _sc: { client: `c${i}` } });
+    joined.push({ c, t, session: t.reply.response.session });
+  }
+  for (const { c, t } of joined) await c.leave(t); // replied once the channel has left
+  const resumed = [];
+  for (const { session } of joined) {
+    const r = await resume(await client(srv), 'test:maxsess', { session, version: 0 });
+    resumed.push(r.reply.response.session === session);
+  }
+  assert.deepEqual(resumed, [true, true, false], 'the first two were kept, the third was not');
+  const text = await (await fetch(`${srv.base}/metrics`)).text();
+  // The third join, and the resume of its session (a new session, also past the limit).
+  assert.match(text, /statechannel_refusals_total\{reason="session_not_kept"\} [2-9]/);
+});
