@@ -193,6 +193,8 @@ static struct {
     int rss_n;
     int64_t next_rss;
     long rss_at_60s;
+    /* this process's CPU and run-queue wait (ns) at the start and end of the measurement */
+    int64_t cpu_ns[2], runq_ns[2];
 } g;
 
 static volatile sig_atomic_t stop_requested;
@@ -1264,6 +1266,23 @@ static void raise_nofile(int need)
             (unsigned long long)rl.rlim_cur);
 }
 
+/* This process's CPU time and run-queue wait so far, from /proc/self/schedstat (ns); both 0
+ * when it cannot be read. The load generator shares the box with the server: when it is the
+ * bottleneck (a core of CPU, or starved in the run queue by the server's threads), the figures
+ * measure it rather than the server, and the JSON line says so. */
+static void self_sched(int64_t *cpu, int64_t *runq)
+{
+    long long c = 0, w = 0;
+    FILE *f = fopen("/proc/self/schedstat", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%lld %lld", &c, &w) != 2)
+            c = w = 0;
+        fclose(f);
+    }
+    *cpu = c;
+    *runq = w;
+}
+
 static double load1(void)
 {
     double l = -1;
@@ -1366,6 +1385,12 @@ static void sample_rss(int64_t now)
 static void enter_phase(enum phase ph, int64_t now)
 {
     g.ph = ph;
+    /* A mark for tools that sample the server during the measured window (bench/run's
+     * per-thread CPU and context-switch sampling). */
+    if (ph == PH_MEASURE || ph == PH_DRAIN) {
+        self_sched(&g.cpu_ns[ph == PH_DRAIN], &g.runq_ns[ph == PH_DRAIN]);
+        fprintf(stderr, "wsload: %s\n", ph == PH_MEASURE ? "measuring" : "measured");
+    }
     if (ph == PH_WARMUP || ph == PH_MEASURE) {
         if (ph == PH_MEASURE)
             g.t_measure = now;
@@ -1522,6 +1547,8 @@ int main(int argc, char **argv)
         poll_once(wait);
     }
     int64_t t_stop = now_ns();
+    if (g.cpu_ns[1] == 0 && g.t_measure != 0) /* stopped by a signal, not by the clock */
+        self_sched(&g.cpu_ns[1], &g.runq_ns[1]);
     double measured_s = (double)(t_stop - g.t_measure) / 1e9;
     if (g.t_measure == 0)
         measured_s = 0;
@@ -1575,6 +1602,11 @@ int main(int argc, char **argv)
             mode_names[o->mode], o->label, o->conns, o->topics, o->rate, o->inflight, measured_s,
             (double)(t_ready - t_start) / 1e9, load_start, load1());
     double secs = measured_s > 0 ? measured_s : 1;
+    /* Fractions of one core over the measured window: near 1 (CPU) or high (run-queue wait:
+     * runnable but not running), the load generator limited the figures, not the server. */
+    fprintf(out, ",\"client_cpu\":%.2f,\"client_runq_wait\":%.2f",
+            (double)(g.cpu_ns[1] - g.cpu_ns[0]) / 1e9 / secs,
+            (double)(g.runq_ns[1] - g.runq_ns[0]) / 1e9 / secs);
     if (o->mode == M_FANOUT) {
         uint64_t changes = fan_expected / (uint64_t)o->conns;
         fprintf(out, ",\"changes\":%llu,\"changes_per_s\":%.1f,\"deliveries\":%llu,"
