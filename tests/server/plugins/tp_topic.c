@@ -24,6 +24,7 @@
  *   bcast {"topic":t} sc_broadcast(t, "ping", {}); info "ping" increments "pings"
  *   big {"n":n}    sets "big" to a string of n 'x' (slow-consumer tests)
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,10 @@ static double clamp(double d, double max) { return d > 0 ? (d < max ? d : max) :
 
 static int tp_init(sc_module *m)
 {
-    int *calls = calloc(1, sizeof *calls);
+    /* Module data is shared by every state of the module, and leaves of different states
+     * run in parallel (each under its own state's lock): the counter must be atomic
+     * (ThreadSanitizer found the plain int in tests/js/hostile.test.mjs's join flood). */
+    atomic_int *calls = calloc(1, sizeof *calls);
     if (calls == NULL)
         return sc_module_fail(m, "out of memory");
     sc_module_set_data(m, calls);
@@ -255,9 +259,9 @@ static int tp_tick(sc_ctx *ctx, const char *timer)
 
 static void tp_leave(sc_ctx *ctx, const char *reason)
 {
-    int *calls = sc_module_data(ctx);
+    atomic_int *calls = sc_module_data(ctx);
     if (calls != NULL)
-        (*calls)++;
+        atomic_fetch_add(calls, 1);
     cJSON *last = cJSON_GetObjectItemCaseSensitive(sc_state(ctx), "last_leave");
     if (last != NULL)
         cJSON_SetValuestring(last, reason);
