@@ -12,6 +12,7 @@
  * sharing that writer used to wait behind the stuck socket.) Costs: push O(1) (O(queue) when
  * it overflows), a batch one memcpy per frame.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "outq.h"
 
 #include <errno.h>
@@ -87,6 +88,9 @@ static size_t service_count(sc_outq *q, size_t max_writes);
 static void *writer_main(void *arg)
 {
     sc_writers *ws = arg;
+    /* Named so that top -H, perf and /proc/<pid>/task tell the writers from the 1,000s of
+     * civetweb workers (docs/performance.md measures them per thread). */
+    pthread_setname_np(pthread_self(), "sc-writer");
     pthread_mutex_lock(&ws->mu);
     for (;;) {
         while (ws->head == NULL && !ws->stop)
