@@ -130,6 +130,40 @@ test('add appends 1,000 rows; runlots makes 10,000; clear empties', async () => 
   assert.deepEqual(t.errors, []);
 });
 
+// The handler counts its rows instead of walking the list, and reaches rows 1 and 998 from the
+// nearer end: every event that changes the count (run, add, remove, clear, a refused add) must
+// keep it right, or swaprows would swap the wrong rows or skip a swap it owes.
+test('swaprows swaps rows 1 and 998 however the row count got where it is', async () => {
+  const { c, t } = await joined();
+  const swapped = async (why) => {
+    const rows = t.state.rows.slice();
+    const { reply, patch } = await c.event(t, 'swaprows');
+    assert.equal(reply.status, 'ok', why);
+    if (rows.length <= 998) {
+      assert.equal(patch, null, `${why}: ${rows.length} rows, nothing to swap`);
+      return;
+    }
+    assert.deepEqual(t.state.rows[1], rows[998], why);
+    assert.deepEqual(t.state.rows[998], rows[1], why);
+    assert.deepEqual(t.state.rows.slice(2, 998), rows.slice(2, 998), why);
+    assert.equal(t.state.rows.length, rows.length, why);
+  };
+  await c.event(t, 'run');
+  await swapped('after run (1,000: row 998 from the end)');
+  await c.event(t, 'add');
+  await swapped('after add (2,000: row 998 from the front)');
+  await c.event(t, 'remove', { id: t.state.rows[0].id });
+  await swapped('after a remove (1,999)');
+  await c.event(t, 'clear');
+  await swapped('after clear (0)');
+  await c.event(t, 'run');
+  for (let i = 0; i < 2; i++) await c.event(t, 'remove', { id: t.state.rows[500].id });
+  await swapped('after run and two removes (998)');
+  await c.event(t, 'add');
+  await swapped('after add (1,998)');
+  assert.deepEqual(t.errors, []);
+});
+
 test('remove and select refuse malformed and unknown ids; unknown events are refused', async () => {
   const { c, t } = await joined();
   await c.event(t, 'run');
