@@ -308,7 +308,7 @@ int main(int argc, char **argv)
         return 1;
     }
     sc_logf("info", "listening on port %d (websocket %s/websocket, data %s, durable %s, "
-            "handlers %s, public %s)", wo.port, wo.mount,
+            "handlers %s, public %s)", sc_ws_port(w), wo.mount,
             store != NULL ? sc_store_path(store) : "none (--store off)",
             store == NULL ? "n/a" : cfg.durable ? "on" : "off", cfg.handlers_dir, wo.public_dir);
 

@@ -458,6 +458,14 @@ sc_ws *sc_ws_start(sc_server *s, const sc_ws_options *o, char *err, size_t errca
     return w;
 }
 
+int sc_ws_port(const sc_ws *w)
+{
+    struct mg_server_port ports[1];
+    if (w == NULL || mg_get_server_ports(w->ctx, 1, ports) < 1)
+        return 0;
+    return ports[0].port;
+}
+
 void sc_ws_stop(sc_ws *w)
 {
     if (w == NULL)

@@ -27,6 +27,9 @@ typedef struct sc_ws sc_ws;
 
 /* Starts listening. NULL with a reason in err on failure. */
 sc_ws *sc_ws_start(sc_server *s, const sc_ws_options *o, char *err, size_t errcap);
+/* The port it listens on: the one asked for, or the one the kernel chose for port 0 (so a test
+ * can start servers without racing other processes for a "free" port). 0 when unknown. */
+int sc_ws_port(const sc_ws *w);
 /* Stops civetweb: waits for every worker; remaining sockets are closed (their channels leave
  * with "shutdown"). Accepts NULL. */
 void sc_ws_stop(sc_ws *w);

@@ -27,7 +27,10 @@ function httpsStatus(url, ca) {
 // tls the server was given --tls-cert/--tls-key: base is https://, wsUrl wss://, and the
 // health check trusts only ca.
 export async function startServer(opts = {}) {
-  const port = opts.port ?? (await freePort());
+  // Without opts.port the server listens on port 0 and logs the port the kernel chose: no race
+  // with other processes for a port that was free a moment ago (a restart on the same port, as
+  // the crash tests do, passes opts.port).
+  let port = opts.port ?? 0;
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'sc-test-'));
   const args = ['--port', String(port), '--data', dataDir,
                 '--handlers', opts.handlers ?? HANDLERS, '--public', opts.public ?? PUBLIC,
@@ -45,12 +48,17 @@ export async function startServer(opts = {}) {
     resolve({ code, signal });
   }));
 
-  const base = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const deadline = Date.now() + (opts.timeoutMs ?? 10000);
+  let base = null;
   for (;;) {
     if (proc.exitCode !== null || proc.signalCode !== null)
       throw new Error(`statechannel exited during startup:\n${output}`);
-    try {
+    if (port === 0) {
+      const m = /listening on port (\d+)/.exec(output);
+      if (m) port = Number(m[1]);
+    }
+    if (port !== 0) base ??= `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+    if (base) try {
       const status = opts.tls ? await httpsStatus(`${base}/healthz`, opts.tls.ca)
         : (await fetch(`${base}/healthz`)).status;
       if (status === 200) break;
