@@ -277,6 +277,16 @@ static int ws_data(struct mg_connection *conn, int bits, char *data, size_t len,
      * patches) is written here, on this worker, when it is done: one thread hand-off less per
      * message (outq.h). Patches for other clients still go to the writers. */
     sc_outq *q = sc_conn_outq(wc->core);
+    /* A write to this client failed or passed --write-timeout: its queue was dropped and
+     * nothing will reach it again. Close the socket at its next frame (a heartbeat at the
+     * latest) rather than keep a connection that silently sends nothing: the client then
+     * reconnects and resumes with what it missed. */
+    int dead = 0;
+    outq_stats(q, NULL, NULL, &dead);
+    if (dead) {
+        sc_logf("info", "closing a connection whose writes failed or timed out");
+        return 0;
+    }
     outq_hold(q);
     /* ... and the writers are told about the other clients' queues once, after the frame
      * (a patch to 10,000 subscribers: one wake-up per writer instead of 10,000). */

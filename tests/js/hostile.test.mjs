@@ -278,11 +278,12 @@ test('a client that never reads while its topic changes 100 times/s: bounded que
   const BUDGET = 256 * 1024;
   const s = await startServer({
     handlers: TEST_PLUGINS,
-    // A write blocked longer than --write-timeout gives up on the client (another test's
-    // subject): here the stall must outlast the changes, which take 3 s normally and several
+    // A write blocked longer than --write-timeout gives up on the client (the next test's
+    // subject): here the stall must outlast the changes, which take 3 s on a quiet machine,
+    // 30 s and more on a loaded one (a 30 s timeout made this test flaky there), several
     // times that under ThreadSanitizer.
     args: ['--max-connections', '64', '--max-queue-bytes', String(BUDGET), '--max-events-per-sec', '1000',
-           '--write-timeout', String(30000 * SLOW)],
+           '--write-timeout', String(120000 * SLOW)],
   });
   try {
     const url = `${s.wsUrl}/websocket?vsn=2.0.0`;
@@ -334,6 +335,42 @@ test('a client that never reads while its topic changes 100 times/s: bounded que
     stalled.close(); driver.close();
     console.log(`# non-reader: largest queue ${maxQueued} B (budget ${BUDGET}), RSS +${peakRss - rss0} KiB, caught up with ${got} frames `
       + `(${changes} full states); probe ${r.rounds} round trips, max ${r.maxMs.toFixed(1)} ms`);
+  } finally { await s.stop(); }
+});
+
+test('a client whose writes timed out is closed at its next frame, so it can reconnect and resume', async () => {
+  const TIMEOUT_MS = 1000;
+  const s = await startServer({
+    handlers: TEST_PLUGINS,
+    args: ['--max-connections', '64', '--max-events-per-sec', '1000', '--write-timeout', String(TIMEOUT_MS)],
+  });
+  try {
+    const url = `${s.wsUrl}/websocket?vsn=2.0.0`;
+    const stalled = await Client.open(url);
+    await stalled.join('test:gone', '1');
+    await stalled.event('test:gone', 'state:change');
+    stalled.ws._socket.pause(); // kernel buffers fill, then a write blocks past the timeout
+    const driver = await Client.open(url);
+    await driver.join('test:gone', '1');
+    await driver.event('test:gone', 'state:change');
+    // 100 KB changes until the server reports the failed write (bounded in count and time).
+    const gaveUp = () => /a socket write failed or timed out/.test(s.output());
+    const deadline = Date.now() + 60000 * SLOW;
+    for (let i = 0; i < 2000 && !gaveUp() && Date.now() < deadline; i++) {
+      driver.send(['1', `g${i}`, 'test:gone', 'lvs_evt:big', { n: 100000 + (i % 2) }]);
+      await driver.reply(`g${i}`, 10000 * SLOW);
+      await sleep(10);
+    }
+    assert.ok(gaveUp(), 'the write to the stalled client timed out');
+    // Reading again, the client still holds an open socket; its next frame closes it.
+    stalled.ws._socket.resume();
+    stalled.send([null, 'hb', 'phoenix', 'heartbeat', {}]);
+    await within(stalled.closed, 10000, 'the stalled client closed after its next frame');
+    assert.match(s.output(), /closing a connection whose writes failed or timed out/);
+    // Everyone else carries on: the driver's next change is still acknowledged.
+    driver.send(['1', 'after', 'test:gone', 'lvs_evt:big', { n: 10 }]);
+    await driver.reply('after', 10000 * SLOW);
+    driver.close();
   } finally { await s.stop(); }
 });
 
