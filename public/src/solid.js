@@ -9,7 +9,7 @@
 // the store always gets its own copies (structuredClone) of what it is handed.
 
 import { createSignal, onCleanup, getOwner } from 'solid-js';
-import { createStore, produce, reconcile } from 'solid-js/store';
+import { createStore, produce, reconcile, unwrap } from 'solid-js/store';
 import { parsePointer } from './patch.js';
 import { sharedSocket, sharedChannel, retainChannel } from './shared.js';
 
@@ -53,8 +53,10 @@ function mutate(draft, op) {
       else delete parent[key];
       break;
     case 'move': {
+      // The value is the store's own (a draft proxy, which structuredClone refuses): moved as
+      // the raw object, no copy needed.
       const [fp, fk] = take(op.from);
-      const value = clone(fp[fk]);
+      const value = unwrap(fp[fk]);
       if (Array.isArray(fp)) fp.splice(fk, 1); else delete fp[fk];
       // Re-resolve the target parent: the removal may have shifted it.
       let p = draft;
@@ -65,7 +67,7 @@ function mutate(draft, op) {
     }
     case 'copy': {
       const [fp, fk] = take(op.from);
-      insert(clone(fp[fk]));
+      insert(clone(unwrap(fp[fk])));
       break;
     }
     default: break; // test: nothing to change

@@ -97,3 +97,22 @@ test('replaces an object exactly, dropping members the new value lacks', async (
   assert.equal('extra' in sc.state.todos[0], false);
   assert.deepEqual({ ...sc.state.meta }, { a: 3 });
 });
+
+test('applies move and copy of rows the store holds (a keyed swap or move from the diff)', async () => {
+  const { server, channel } = setup('todo:a');
+  await until(() => channel.getState() !== undefined);
+  let sc;
+  createRoot(() => { sc = createStateChannel('todo:a', { channel }); });
+  server.change('todo:a', [1, 2, 3].map((id) => ({ op: 'add', path: '/todos/-', value: { id, title: `t${id}`, done: false } })));
+  await until(() => sc.state.todos.length === 3);
+  // The diff's one-op move of a keyed row, then a copy: both read a row out of the store itself.
+  server.change('todo:a', [{ op: 'move', from: '/todos/0', path: '/todos/2' },
+                           { op: 'copy', from: '/todos/0', path: '/first' }]);
+  await until(() => sc.state.first !== undefined, 2000, 'move and copy applied');
+  assert.deepEqual(sc.state.todos.map((t) => t.id), [2, 3, 1]);
+  assert.deepEqual(JSON.parse(JSON.stringify(sc.state)), channel.getState());
+  // The copy is its own object: changing the row does not change the copy.
+  server.change('todo:a', [{ op: 'replace', path: '/todos/0/title', value: 'changed' }]);
+  await until(() => sc.state.todos[0].title === 'changed');
+  assert.equal(sc.state.first.title, 't2');
+});
