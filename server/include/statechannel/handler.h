@@ -169,7 +169,9 @@ typedef struct sc_handler {
 /* ---- Module (init, fini) --------------------------------------------------------------- */
 
 /* Module-wide data, visible from every ctx through sc_module_data(). Not freed by the server:
- * fini frees it. */
+ * fini frees it. Callbacks of different states run at the same time on different threads (one
+ * state's callbacks never overlap each other), so whatever module data they change must be
+ * synchronized by the handler: atomics or its own mutex. Per-state data needs no lock. */
 SC_API void sc_module_set_data(sc_module *m, void *data);
 SC_API void *sc_module_get_data(const sc_module *m);
 
