@@ -3,9 +3,14 @@
  *
  * Workload: T submitter threads, each the publisher of its own topic state, submit batches as
  * the server would after a burst of events: E events per batch, each event = one ~100-byte
- * patch (the next version) + one consumed op with its outcome. Each thread keeps at most
- * SB_INFLIGHT batches awaiting their completion (a closed loop, like clients waiting for
- * acks), so the figures are what the store sustains, not how fast a queue fills.
+ * patch (the next version) + one consumed op with its outcome (--touch adds the session's
+ * last-seen touch to every batch, which makes it a batch the store runs in a savepoint; the
+ * server's op batches carry none). Each thread keeps at most SB_INFLIGHT batches awaiting
+ * their completion (a closed loop, like clients waiting for acks), so the figures are what the
+ * store sustains, not how fast a queue fills. --background submits with
+ * sc_store_submit_background() (the batches of events answered at once). Besides throughput
+ * and latency, each line gives the store thread's CPU time per event (from /proc, Linux), which
+ * other load on the machine disturbs much less than throughput.
  *
  * Configurations: durable on/off x group-commit window 0 / 5 ms with the patch log; then, for
  * contrast, a 1 MiB state written as a patch log vs as a full snapshot per batch (what the
@@ -13,6 +18,7 @@
  * One JSON line per configuration on stdout.
  *
  * Usage: store-bench [--seconds S] [--threads T] [--events E] [--inflight N] [--only-basic]
+ *                    [--touch] [--background]
  *                    [--config NAME]   (NAME: one of the configs[] names below)
  *                    [--glibc-default] (keep glibc's malloc trim threshold; see SB_TRIM_THRESHOLD)
  * (--inflight 1 --threads 1 --events 1 measures the ack latency of a lone event.)
@@ -73,6 +79,8 @@ struct sb_run {
     sc_store *store;
     const sb_config *cfg;
     int events;
+    int touch;      /* 1: a session touch in every batch */
+    int background; /* 1: sc_store_submit_background() */
     int inflight; /* bound on each thread's batches awaiting completion */
     atomic_int stop;
     atomic_uint_least64_t batches, failures;
@@ -144,11 +152,14 @@ static void *submitter(void *arg)
         }
         if (r->cfg->snapshot_each) /* the whole state at the batch's last version */
             sc_store_batch_snapshot(b, key, "bench", NULL, t->version, t->state, t->state_len);
-        sc_store_batch_session(b, sid, "bench", key, 0);
+        if (r->touch)
+            sc_store_batch_session(b, sid, "bench", key, 0);
         sb_pending *p = malloc(sizeof *p);
         p->t = t;
         clock_gettime(CLOCK_MONOTONIC, &p->at);
-        if (sc_store_submit(r->store, b, on_done, p, NULL) != SC_STORE_OK) {
+        sc_store_status st = r->background ? sc_store_submit_background(r->store, b, on_done, p, NULL)
+                                           : sc_store_submit(r->store, b, on_done, p, NULL);
+        if (st != SC_STORE_OK) {
             free(p);
             break;
         }
@@ -194,8 +205,40 @@ static char *make_state(size_t bytes, size_t *len)
     return s;
 }
 
+/* CPU time (user + system, microseconds) of this process's thread named "sc-store" (the
+ * store thread names itself), or 0 where /proc is not there. */
+static double store_thread_cpu_us(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (d == NULL)
+        return 0;
+    double us = 0;
+    long hz = sysconf(_SC_CLK_TCK);
+    char path[300], buf[1024];
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+        if (open == NULL || close == NULL || strncmp(open + 1, "sc-store)", 9) != 0)
+            continue;
+        unsigned long long ut = 0, st = 0;
+        /* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+        if (sscanf(close + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
+            us += (double)(ut + st) * 1e6 / (double)hz;
+    }
+    closedir(d);
+    return us;
+}
+
 static int run_config(const sb_config *cfg, int threads, int events, int inflight,
-                      double seconds)
+                      double seconds, int touch, int background)
 {
     const char *tmp = getenv("TMPDIR");
     char dir[512];
@@ -214,6 +257,8 @@ static int run_config(const sb_config *cfg, int threads, int events, int infligh
     r.cfg = cfg;
     r.events = events;
     r.inflight = inflight;
+    r.touch = touch;
+    r.background = background;
     if (sc_store_open(dir, &o, &r.store, &err) != SC_STORE_OK) {
         fprintf(stderr, "store-bench: %s\n", err.message);
         remove_dir(dir);
@@ -244,6 +289,7 @@ static int run_config(const sb_config *cfg, int threads, int events, int infligh
     sc_store_flush(r.store, NULL);
     sc_store_stats before;
     sc_store_stats_get(r.store, &before);
+    double cpu0 = store_thread_cpu_us();
     double t0 = now_s();
     for (int i = 0; i < threads; i++)
         pthread_create(&tid[i], NULL, submitter, &th[i]);
@@ -257,6 +303,7 @@ static int run_config(const sb_config *cfg, int threads, int events, int infligh
     sc_store_flush(r.store, NULL);
     sc_store_stats after;
     sc_store_stats_get(r.store, &after);
+    double store_cpu = store_thread_cpu_us() - cpu0;
     sc_store_close(r.store);
 
     qsort(r.samples, r.n_samples, sizeof r.samples[0], cmp_u32);
@@ -269,13 +316,15 @@ static int run_config(const sb_config *cfg, int threads, int events, int infligh
            "\"events_per_batch\":%d,"
            "\"seconds\":%.2f,\"batches\":%llu,\"failed\":%llu,\"batches_per_s\":%.0f,"
            "\"events_per_s\":%.0f,\"commits\":%llu,\"batches_per_commit\":%.1f,"
-           "\"checkpoints\":%llu,\"ack_p50_ms\":%.2f,\"ack_p99_ms\":%.2f}\n",
+           "\"checkpoints\":%llu,\"ack_p50_ms\":%.2f,\"ack_p99_ms\":%.2f,"
+           "\"touch\":%d,\"background\":%d,\"store_cpu_us_per_event\":%.2f}\n",
            cfg->name, cfg->durable, cfg->window_us, cfg->state_bytes,
            cfg->snapshot_each ? "snapshot_per_batch" : "patch_log", threads, inflight, events, elapsed,
            (unsigned long long)batches, (unsigned long long)atomic_load(&r.failures),
            (double)batches / elapsed, (double)batches * events / elapsed,
            (unsigned long long)commits, commits ? (double)batches / (double)commits : 0.0,
-           (unsigned long long)(after.checkpoints - before.checkpoints), p50, p99);
+           (unsigned long long)(after.checkpoints - before.checkpoints), p50, p99, touch,
+           background, batches ? store_cpu / ((double)batches * events) : 0.0);
     fflush(stdout);
     for (int i = 0; i < threads; i++) {
         pthread_mutex_destroy(&th[i].mu);
@@ -293,7 +342,7 @@ int main(int argc, char **argv)
     double seconds = 2;
     int threads = 4, events = 4, inflight = SB_INFLIGHT, only_basic = 0;
     const char *only = NULL;
-    int glibc_default = 0;
+    int glibc_default = 0, touch = 0, background = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
             seconds = atof(argv[++i]);
@@ -309,9 +358,14 @@ int main(int argc, char **argv)
             glibc_default = 1;
         else if (strcmp(argv[i], "--only-basic") == 0)
             only_basic = 1;
+        else if (strcmp(argv[i], "--touch") == 0)
+            touch = 1;
+        else if (strcmp(argv[i], "--background") == 0)
+            background = 1;
         else {
             fprintf(stderr, "usage: %s [--seconds S] [--threads T] [--events E] [--inflight N] "
-                            "[--only-basic] [--config NAME] [--glibc-default]\n",
+                            "[--only-basic] [--config NAME] [--glibc-default] [--touch] "
+                            "[--background]\n",
                     argv[0]);
             return 2;
         }
@@ -342,7 +396,7 @@ int main(int argc, char **argv)
         if ((only_basic && configs[i].state_bytes > 256) ||
             (only != NULL && strcmp(only, configs[i].name) != 0))
             continue;
-        rc |= run_config(&configs[i], threads, events, inflight, seconds);
+        rc |= run_config(&configs[i], threads, events, inflight, seconds, touch, background);
     }
     return rc;
 }

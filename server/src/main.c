@@ -66,6 +66,8 @@ static void usage(FILE *f)
         "                           (fsync'd); off: at once, committed in the background (default on)\n"
         "  --commit-window-us N     group commit: wait this long after the first pending change\n"
         "                           (0: commit at once, grouping what arrives meanwhile; default 0)\n"
+        "  --background-window-us N  changes nobody waits on (events answered at once, joins)\n"
+        "                           wait up to this long to share a commit (default 5000)\n"
         "  --session-ttl SEC        sessions idle this long expire (default %lld)\n"
         "  --max-sessions N         resumable sessions kept in memory; past it a new session\n"
         "                           ends with its channel and cannot resume (default %d)\n"
@@ -229,6 +231,8 @@ int main(int argc, char **argv)
             cfg.durable = so.durable = strcmp(v, "on") == 0;
         } else if (strcmp(a, "--commit-window-us") == 0)
             so.commit_window_us = (uint32_t)num_arg(a, v, 0, 1000000);
+        else if (strcmp(a, "--background-window-us") == 0)
+            so.background_window_us = (uint32_t)num_arg(a, v, 0, 1000000);
         else if (strcmp(a, "--session-ttl") == 0)
             cfg.session_ttl_ms = so.session_ttl_ms = num_arg(a, v, 1, 365LL * 86400) * 1000;
         else if (strcmp(a, "--max-sessions") == 0)

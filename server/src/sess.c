@@ -535,7 +535,11 @@ static void submit(sc_server *s, sc_store_batch *b, sc_conn *conn, sc_frame *fra
             a->end = end;
         }
     }
+    /* Nobody waits on a batch without a reply or an ended session: it may wait for company
+     * (the store's background window). */
     sc_store_error e;
-    if (sc_store_submit(s->cfg.store, b, store_done, a, &e) != SC_STORE_OK)
+    sc_store_status st = a != NULL ? sc_store_submit(s->cfg.store, b, store_done, a, &e)
+                                   : sc_store_submit_background(s->cfg.store, b, store_done, a, &e);
+    if (st != SC_STORE_OK)
         store_fatal(&e);
 }

@@ -104,6 +104,13 @@ typedef struct sc_store_options {
     uint32_t commit_window_us;     /* group commit: wait this long after the first pending
                                       batch before committing; 0 (default) = commit at once,
                                       grouping what arrived during the previous commit */
+    uint32_t background_window_us; /* batches submitted with sc_store_submit_background()
+                                      (nobody waits on their completion to answer a client)
+                                      may wait this long after the first of them for company
+                                      (default 5000: 5 ms): one commit then carries several
+                                      events of each busy state, so fewer pages and fsyncs per
+                                      event. Any other submission, a flush or a close commits
+                                      what is queued at once (after commit_window_us) */
     size_t queue_max_batches;      /* submitted but not yet completed batches (default 4096) */
     size_t queue_max_bytes;        /* ... and their bytes (default 64 MiB); past either bound
                                       sc_store_submit() waits */
@@ -200,6 +207,13 @@ typedef void (*sc_store_done_fn)(void *user, const sc_store_error *result);
  * (SC_STORE_ECLOSED, SC_STORE_EARG) it is not called. */
 sc_store_status sc_store_submit(sc_store *store, sc_store_batch *batch, sc_store_done_fn done,
                                 void *user, sc_store_error *err);
+
+/* As sc_store_submit(), for a batch whose completion nobody waits on to answer a client (a
+ * change already acknowledged, a session touch): the store may hold it up to
+ * background_window_us so that it shares a commit with others. A later sc_store_submit(),
+ * sc_store_flush() or sc_store_close() commits it at once. */
+sc_store_status sc_store_submit_background(sc_store *store, sc_store_batch *batch,
+                                           sc_store_done_fn done, void *user, sc_store_error *err);
 
 /* Waits until every batch submitted before the call is committed, its callback returned and
  * the checkpoints it made due are written. Must not be called from a completion. */

@@ -367,6 +367,9 @@ START_TEST(options_not_initialised_or_out_of_range_are_refused)
     sc_store_options_init(&o);
     o.commit_window_us = 5000000;
     ck_assert_int_eq(sc_store_open(dir, &o, &s, &err), SC_STORE_EARG);
+    sc_store_options_init(&o);
+    o.background_window_us = 5000000;
+    ck_assert_int_eq(sc_store_open(dir, &o, &s, &err), SC_STORE_EARG);
     ck_assert_ptr_null(s);
     remove_dir(dir);
 }
@@ -1289,6 +1292,70 @@ static void *hold_submitter(void *arg)
     return NULL;
 }
 
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void wait_for(wait_one *w)
+{
+    pthread_mutex_lock(&w->mu);
+    while (!w->done)
+        pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* The window is the longest accepted (1 s); a small commit takes milliseconds, even under
+ * sanitizers on a loaded machine, so the bounds below leave it hundreds of times that. */
+START_TEST(a_background_batch_waits_for_company_unless_a_waited_batch_or_a_flush_comes)
+{
+    char dir[256];
+    make_dir(dir, sizeof dir);
+    sc_store_options o = fast_options();
+    o.background_window_us = 1000000;
+    sc_store *s = open_store(dir, &o);
+    write_counter(s, "t:c", 0);
+    /* Alone, it waits out the window. */
+    wait_one a = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    sc_store_batch *b = new_batch();
+    add_set_n(b, "t:c", 1);
+    double t0 = mono_s();
+    ck_assert_int_eq(sc_store_submit_background(s, b, wait_one_done, &a, NULL), SC_STORE_OK);
+    wait_for(&a);
+    ck_assert_int_eq(a.result.status, SC_STORE_OK);
+    ck_assert_msg(mono_s() - t0 >= 0.9, "committed after %.3f s", mono_s() - t0);
+    /* A batch someone waits on commits at once, the background one with it. */
+    sc_store_stats before, after;
+    sc_store_stats_get(s, &before);
+    wait_one bg = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    b = new_batch();
+    add_set_n(b, "t:c", 2);
+    t0 = mono_s();
+    ck_assert_int_eq(sc_store_submit_background(s, b, wait_one_done, &bg, NULL), SC_STORE_OK);
+    b = new_batch();
+    add_set_n(b, "t:c", 3);
+    commit_ok(s, b);
+    ck_assert_msg(mono_s() - t0 < 0.8, "committed after %.3f s", mono_s() - t0);
+    wait_for(&bg);
+    ck_assert_int_eq(bg.result.status, SC_STORE_OK);
+    ck_assert_int_eq(sc_store_flush(s, NULL), SC_STORE_OK); /* the counters are updated */
+    sc_store_stats_get(s, &after);
+    ck_assert_uint_eq(after.commits - before.commits, 1);
+    /* A flush does not wait out the window either. */
+    b = new_batch();
+    add_set_n(b, "t:c", 4);
+    t0 = mono_s();
+    ck_assert_int_eq(sc_store_submit_background(s, b, NULL, NULL, NULL), SC_STORE_OK);
+    ck_assert_int_eq(sc_store_flush(s, NULL), SC_STORE_OK);
+    ck_assert_msg(mono_s() - t0 < 0.8, "flushed after %.3f s", mono_s() - t0);
+    ck_assert_uint_eq(load_state(s, "t:c", NULL).version, 4);
+    sc_store_close(s);
+    remove_dir(dir);
+}
+END_TEST
+
 START_TEST(submit_waits_for_room_when_the_queue_is_full)
 {
     char dir[256];
@@ -1828,6 +1895,7 @@ int main(void)
     tcase_set_timeout(tc, SLOW_TEST_TIMEOUT_S);
     tcase_add_test(tc, group_commit_merges_concurrent_submissions_and_completes_after_commit);
     tcase_add_test(tc, submit_waits_for_room_when_the_queue_is_full);
+    tcase_add_test(tc, a_background_batch_waits_for_company_unless_a_waited_batch_or_a_flush_comes);
     tcase_add_test(tc, a_completion_may_submit_another_batch);
     tcase_add_test(tc, flush_and_expire_refuse_to_run_from_a_null_store);
     suite_add_tcase(s, tc);
