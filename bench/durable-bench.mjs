@@ -13,7 +13,7 @@
 // with the server, so absolute numbers are pessimistic; compare the lines with each other.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 
@@ -38,7 +38,13 @@ async function startServer(bin, extra) {
   const port = 20000 + Math.floor(Math.random() * 20000);
   const proc = spawn(bin, ['--port', String(port), '--data', dataDir, '--handlers', HANDLERS,
     '--max-events-per-sec', '1000000', '--max-connections', '64', ...extra],
-  { stdio: ['ignore', 'ignore', 'inherit'] });
+  { stdio: ['ignore', 'ignore', 'pipe'] });
+  // The server logs every connection: keep only the tail, shown if it dies.
+  let log = '';
+  proc.stderr.on('data', (d) => { log = (log + d).slice(-4000); });
+  proc.on('exit', (code, signal) => {
+    if (code !== 0 && signal !== 'SIGTERM') process.stderr.write(`${bin} exited (${code ?? signal}):\n${log}\n`);
+  });
   const deadline = Date.now() + 20000;
   for (;;) {
     try {
@@ -49,6 +55,15 @@ async function startServer(bin, extra) {
   }
   return {
     url: `ws://127.0.0.1:${port}/socket/websocket?vsn=2.0.0`,
+    // The store's group size and commit latency, from /metrics (null with --store off).
+    async storeFigures() {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const get = (name) => Number(text.match(new RegExp(`^statechannel_store_${name} (\\S+)$`, 'm'))?.[1]);
+      const commits = get('commits_total');
+      if (!commits) return { batches_per_commit: null, commit_ms: null };
+      return { batches_per_commit: Number((get('batches_total') / commits).toFixed(1)),
+        commit_ms: Number((get('commit_seconds_total') * 1000 / commits).toFixed(2)) };
+    },
     async stop() {
       proc.kill('SIGTERM');
       await new Promise((r) => proc.on('exit', r));
@@ -112,6 +127,7 @@ async function measure(name, bin, extra) {
   const stopAt = measureFrom + SECONDS * 1000;
   await Promise.all(Array.from({ length: CLIENTS }, (_, i) =>
     runClient(srv.url, i, stopAt, measureFrom, stats)));
+  const store = await srv.storeFigures();
   await srv.stop();
   stats.lat.sort((a, b) => a - b);
   const line = {
@@ -119,6 +135,7 @@ async function measure(name, bin, extra) {
     ops_per_sec: Math.round(stats.acks / SECONDS), errors: stats.errors,
     ack_p50_ms: Number(percentile(stats.lat, 0.5)?.toFixed(2)),
     ack_p99_ms: Number(percentile(stats.lat, 0.99)?.toFixed(2)),
+    ...store, load1: Number(loadavg()[0].toFixed(2)),
   };
   console.log(JSON.stringify(line));
 }

@@ -94,10 +94,12 @@ typedef struct sc_store_options {
     int durable;                   /* 1 (default): synchronous=FULL, a completion means fsync'd.
                                       0: synchronous=NORMAL, survives a process crash but the
                                       last commits may be lost on power failure */
-    uint64_t log_max_versions;     /* resume window: keep at most the last N patches per state
-                                      (default 1000); the patches after the snapshot are kept
+    uint64_t log_max_versions;     /* resume window: keep the last N patches per state
+                                      (default 1000), plus up to N/16 older ones (the log is cut
+                                      in steps of N/16); the patches after the snapshot are kept
                                       regardless, since recovery needs them */
-    uint64_t log_max_bytes;        /* resume window in bytes of patches per state (10 MiB) */
+    uint64_t log_max_bytes;        /* resume window in bytes of patches per state (10 MiB);
+                                      once past it the log is cut to 15/16 of it */
     uint64_t checkpoint_versions;  /* write a snapshot after this many logged versions (1000) */
     uint64_t checkpoint_min_bytes; /* ... or once the log since the snapshot holds more bytes
                                       than max(this, the snapshot's size) (default 64 KiB) */
