@@ -195,7 +195,8 @@ size_t sc_store_batch_bytes(const sc_store_batch *batch);
 
 /* Called once per submitted batch, on the store thread, after its transaction committed
  * (result->status == SC_STORE_OK) or after it failed (the batch had no effect at all; the other
- * batches of the group are unaffected unless the commit itself failed). result is borrowed for
+ * batches of the group are unaffected unless the commit itself failed, or a write failed at the
+ * I/O level (disk full, I/O error), which fails the whole group). result is borrowed for
  * the call. The callback must be quick (it delays the next group); it may call
  * sc_store_submit() (which then never waits) but not sc_store_flush(), sc_store_expire() or
  * sc_store_close(). */

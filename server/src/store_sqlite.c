@@ -12,9 +12,13 @@
  * version applied in order. Patches at or before snap_version are only kept for resumes.
  *
  * Writes (store thread only, one connection): a group of batches is one BEGIN IMMEDIATE ..
- * COMMIT; each batch runs inside its own SAVEPOINT so a batch that fails (a version gap, an
- * unknown key) is rolled back alone. Per patch: one lookup, one insert, one range delete (the
- * patch falling out of the resume window), one update: O(log n) each. A snapshot is written
+ * COMMIT. The writer keeps every state's bookkeeping row and every session's last op in a cache
+ * across groups (see "The writer's cache"), so a batch of patches and outcomes (an event, an
+ * op) is checked in memory and, if it passes, written with one INSERT per item and no
+ * savepoint; any other batch runs in its own SAVEPOINT, so a batch that fails (a version gap,
+ * an unknown key) has no effect either way. Per group, each state or session touched costs one
+ * UPDATE (written back from the cache), and a state's log is cut once per 1/16 of its window:
+ * O(log n) per statement. A snapshot is written
  * by the checkpoint policy after the group's completions ran (maintain()): when a state's log
  * since its snapshot reaches checkpoint_versions versions or more bytes than
  * max(checkpoint_min_bytes, the snapshot's size) -- so the snapshot I/O is amortized to at
@@ -22,7 +26,8 @@
  * the log with sc_patch_apply(): O(state + log).
  *
  * Trimming keeps, per state, every patch after the snapshot (recovery needs them) plus the
- * newest ones within log_max_versions and log_max_bytes (the resume window).
+ * newest ones within log_max_versions and log_max_bytes (the resume window), cut in steps of
+ * SC_SQLITE_TRIM_FRACTION of it.
  *
  * Reads run on a second connection under a mutex, each in one read transaction, so they see
  * only committed groups and never block the writer (WAL).
