@@ -59,9 +59,11 @@ enum {
      * 5 ms to every ack and lowers throughput; it pays only when commits are CPU-bound by
      * per-transaction overhead, which the option still allows. */
     SC_STORE_DEFAULT_WINDOW_US = 0,
-    /* In-flight batches: thousands of events per second times a few ms of commit latency,
-     * with ample headroom before back-pressure starts. */
-    SC_STORE_DEFAULT_QUEUE_BATCHES = 4096,
+    /* In-flight batches: tens of thousands of events per second times a commit that can take
+     * 15-30 ms (an fsync on a loaded disk). 4,096 made workers wait at 1,000 busy connections
+     * (statechannel_store_queue_waits_total, 0.4-8% of events); an event's batch is a few
+     * hundred bytes, so memory stays bounded by queue_max_bytes (64 MiB), not by this count. */
+    SC_STORE_DEFAULT_QUEUE_BATCHES = 65536,
     /* Other processes may share the file briefly (the sqlite3 shell, a backup). */
     SC_STORE_DEFAULT_BUSY_MS = 5000
 };
