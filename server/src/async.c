@@ -130,15 +130,7 @@ static void *timer_main(void *arg)
             i++;
         }
         if (n == 0) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            int64_t wait = next - now;
-            ts.tv_sec += wait / 1000;
-            ts.tv_nsec += (long)(wait % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            struct timespec ts = sc_realtime_after_ms(next - now);
             pthread_cond_timedwait(&s->timer_cv, &s->timer_mu, &ts);
             continue;
         }

@@ -393,14 +393,7 @@ int outq_close(sc_outq *q, int code, const char *reason)
 
 int outq_flush_wait(sc_outq *q, int timeout_ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = sc_realtime_after_ms(timeout_ms);
     pthread_mutex_lock(&q->mu);
     int rc = 0;
     while ((q->head != NULL || q->busy || q->scheduled) && !q->dead && !q->shut) {

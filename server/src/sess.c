@@ -418,14 +418,7 @@ static void *sweep_main(void *arg)
         interval = SC_SWEEP_MIN_INTERVAL_MS;
     pthread_mutex_lock(&s->sess_mu);
     while (!s->sweep_stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += interval / 1000;
-        ts.tv_nsec += (long)(interval % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = sc_realtime_after_ms(interval);
         int rc = pthread_cond_timedwait(&s->sess_cv, &s->sess_mu, &ts);
         if (s->sweep_stop)
             break;

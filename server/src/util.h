@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -41,6 +42,8 @@ void sc_log_set_quiet(int quiet);
 int64_t sc_clock_ms(void);   /* CLOCK_MONOTONIC milliseconds */
 int64_t sc_wall_ms(void);    /* CLOCK_REALTIME milliseconds since the epoch */
 double sc_clock_sec(void);   /* CLOCK_MONOTONIC seconds, for durations */
+/* CLOCK_REALTIME now + ms: the deadline pthread_cond_timedwait() takes on a default condvar. */
+struct timespec sc_realtime_after_ms(int64_t ms);
 
 /* Fills buf with len bytes from getrandom(2); returns 0, or -1 when the OS refuses. */
 int sc_random(void *buf, size_t len);
