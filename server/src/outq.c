@@ -559,11 +559,13 @@ void outq_defer_end(void)
     }
 }
 
-void outq_hold(sc_outq *q)
+int outq_hold(sc_outq *q)
 {
     pthread_mutex_lock(&q->mu);
     q->held++;
+    int dead = q->dead;
     pthread_mutex_unlock(&q->mu);
+    return dead;
 }
 
 size_t outq_release(sc_outq *q)

@@ -88,8 +88,10 @@ void outq_free(sc_outq *q); /* after outq_shutdown(); accepts NULL */
  * queued on the calling thread (at most a few write calls; any rest goes to the writer), unless
  * a writer is already serving q. Saves a thread hand-off per client message: the answer to a
  * message leaves on the thread that read it. Holds nest. Returns the number of write calls
- * made; no lock may be held by the caller (the write and resync callbacks run). */
-void outq_hold(sc_outq *q);
+ * made; no lock may be held by the caller (the write and resync callbacks run). outq_hold()
+ * returns 1 when q is dead (a write failed or timed out: nothing will reach the client again),
+ * else 0; the hold is taken either way. */
+int outq_hold(sc_outq *q);
 size_t outq_release(sc_outq *q);
 
 /* Batched hand-off, for a thread about to push one frame to many queues (a fan-out): between

@@ -281,13 +281,11 @@ static int ws_data(struct mg_connection *conn, int bits, char *data, size_t len,
      * nothing will reach it again. Close the socket at its next frame (a heartbeat at the
      * latest) rather than keep a connection that silently sends nothing: the client then
      * reconnects and resumes with what it missed. */
-    int dead = 0;
-    outq_stats(q, NULL, NULL, &dead);
-    if (dead) {
+    if (outq_hold(q)) {
+        outq_release(q);
         sc_logf("info", "closing a connection whose writes failed or timed out");
         return 0;
     }
-    outq_hold(q);
     /* ... and the writers are told about the other clients' queues once, after the frame
      * (a patch to 10,000 subscribers: one wake-up per writer instead of 10,000). */
     outq_defer_begin();
