@@ -261,6 +261,8 @@ typedef struct diff_ctx {
     size_t scratch_cap;
     tail_pair *tails;  /* array_kids' matched suffix pairs */
     size_t tails_cap;
+    struct elem *ea, *eb; /* array_kids' elements of a and b after the common prefix */
+    size_t ea_cap, eb_cap;
     size_memo sizes[SC_DIFF_SIZE_CACHE];
     sc_patch_error *err;
 } diff_ctx;
@@ -322,22 +324,29 @@ static int subtree_hash(diff_ctx *c, const cJSON *node, uint64_t *h)
  * Equality of two subtrees
  * ---------------------------------------------------------------------------------------- */
 
-/* Bytes str_eq() compares inline before calling strcmp(): keys and short values end within
- * them (the call and its vector setup cost more than the loop there); longer strings go on
- * with the library's vectorized loop. */
-#define SC_DIFF_INLINE_CMP 16
-
+/* String equality, the diff's hottest comparison (keys, ids, labels). glibc's strcmp()
+ * compares a vector at a time; a byte loop in front of it (tried up to 32 bytes) only added
+ * a branch per byte on the 17-25-byte labels of the table benchmarks. The first byte is
+ * checked inline because most unequal keys differ there. */
 static int str_eq(const char *x, const char *y)
+{
+    if (x == y)
+        return 1;
+    if (x == NULL || y == NULL)
+        return (x ? x : "")[0] == '\0' && (y ? y : "")[0] == '\0';
+    return *x == *y && strcmp(x, y) == 0;
+}
+
+/* Key equality: member names are short, so a byte loop that stops at the first difference
+ * beats the call (str_eq() is for values, which may be long). */
+static int key_eq(const char *x, const char *y)
 {
     if (x == NULL || y == NULL)
         return (x ? x : "")[0] == '\0' && (y ? y : "")[0] == '\0';
-    for (int i = 0; i < SC_DIFF_INLINE_CMP; i++, x++, y++) {
-        if (*x != *y)
-            return 0;
-        if (*x == '\0')
-            return 1;
-    }
-    return strcmp(x, y) == 0;
+    size_t i = 0;
+    while (x[i] == y[i] && x[i] != '\0')
+        i++;
+    return x[i] == y[i];
 }
 
 static int scalar_eq(const cJSON *x, const cJSON *y)
@@ -375,7 +384,7 @@ static int same_tree(diff_ctx *c, const cJSON *x, const cJSON *y)
             x = x->child;
             y = y->child;
             if (type_of(((pair_frame *)c->scratch)[sp - 1].x) == cJSON_Object &&
-                !str_eq(x->string, y->string))
+                !key_eq(x->string, y->string))
                 return 0;
             continue;
         }
@@ -386,7 +395,7 @@ static int same_tree(diff_ctx *c, const cJSON *x, const cJSON *y)
             if (x->next && y->next) {
                 x = x->next;
                 y = y->next;
-                if (type_of(top->x) == cJSON_Object && !str_eq(x->string, y->string))
+                if (type_of(top->x) == cJSON_Object && !key_eq(x->string, y->string))
                     return 0;
                 break;
             }
@@ -399,14 +408,28 @@ static int same_tree(diff_ctx *c, const cJSON *x, const cJSON *y)
     }
 }
 
-/* 1 when x equals y with object members in the same order (scalars compared directly). */
+/* 1 when x equals y with object members in the same order (scalars compared directly).
+ * The children of a container are compared in one loop here and only nested containers go
+ * through same_tree()'s stack: array elements (rows of scalars) are the common caller. */
 static int equal_now(diff_ctx *c, const cJSON *x, const cJSON *y)
 {
     if (type_of(x) != type_of(y))
         return 0;
     if (!is_container(x))
         return scalar_eq(x, y);
-    return same_tree(c, x, y);
+    int obj = type_of(x) == cJSON_Object;
+    const cJSON *p = x->child, *q = y->child;
+    for (; p && q; p = p->next, q = q->next) {
+        if (obj && !key_eq(p->string, q->string))
+            return 0;
+        if (is_container(p) && p->child) {
+            if (!same_tree(c, p, q))
+                return 0;
+        } else if (!scalar_eq(p, q) || (is_container(q) && q->child)) {
+            return 0;
+        }
+    }
+    return p == q;
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -773,7 +796,7 @@ static sc_patch_status object_kids(diff_ctx *c, const cJSON *a, const cJSON *b, 
 {
     const cJSON *x = a->child, *y = b->child;
     /* Lockstep while the keys agree: the common case costs no table. */
-    while (x && y && str_eq(x->string, y->string)) {
+    while (x && y && key_eq(x->string, y->string)) {
         if (needs_kid(x, y) && push_kid(c, (kid){x, y, key_of(y), 0, KID_PAIR}) != 0)
             return SC_PATCH_ENOMEM;
         x = x->next;
@@ -879,32 +902,60 @@ static const cJSON *id_of(const diff_ctx *c, const cJSON *node)
     if (id == NULL || type_of(node) != cJSON_Object)
         return NULL;
     for (const cJSON *m = node->child; m; m = m->next)
-        if (m->string && m->string[0] == id[0] && strcmp(m->string, id) == 0)
+        if (m->string && key_eq(m->string, id))
             return m;
     return NULL;
 }
 
-/* How elements x and y correspond: 0 not at all, 1 equal, 2 same identity (same id), whose
- * contents the caller still has to compare. */
-static int correspond(diff_ctx *c, const cJSON *x, const cJSON *y)
+/* 1 when elements x and y, known to differ, are one element edited: objects with equal
+ * opts->id_key members. Without ids, elements that differ never correspond. */
+static int same_id(diff_ctx *c, const cJSON *x, const cJSON *y)
 {
     const cJSON *ix = id_of(c, x), *iy = id_of(c, y);
-    if (ix || iy)
-        return ix && iy && equal_now(c, ix, iy) ? 2 : 0;
-    return equal_now(c, x, y);
+    return ix && iy && equal_now(c, ix, iy);
 }
 
-/* Fills e[0..n) with the n elements starting at first and their match keys. */
-static int collect(diff_ctx *c, const cJSON *first, size_t n, elem *e)
+/* Match key of element node: the hash of its id, or of the whole element. 0 or -1. */
+static int key_of_elem(diff_ctx *c, const cJSON *node, uint64_t *key)
 {
-    const cJSON *p = first;
-    for (size_t k = 0; k < n; k++, p = p->next) {
-        const cJSON *id = id_of(c, p);
-        uint64_t h;
-        if (subtree_hash(c, id ? id : p, &h) != 0)
-            return -1;
-        e[k] = (elem){p, id ? mix64(h ^ TAG_ID) : h};
+    const cJSON *id = id_of(c, node);
+    uint64_t h;
+    if (subtree_hash(c, id ? id : node, &h) != 0)
+        return -1;
+    *key = id ? mix64(h ^ TAG_ID) : h;
+    return 0;
+}
+
+/* Appends the elements from x and from y to the ends of their lists to c->ea and c->eb with
+ * their match keys, counting them in *ra and *rb. Both lists are walked in one loop, and the
+ * keys computed on the way: a list walk is a chain of dependent loads, and two independent
+ * chains plus the keys' work overlap with its cache misses. (The keys of a common suffix are
+ * computed for nothing; comparing its elements costs more anyway.) */
+static int gather(diff_ctx *c, const cJSON *x, const cJSON *y, size_t *ra, size_t *rb)
+{
+    size_t i = 0, j = 0;
+    while (x || y) {
+        if (x) {
+            if (i == c->ea_cap && grow((void **)&c->ea, &c->ea_cap, i + 1, sizeof *c->ea) != 0)
+                return -1;
+            c->ea[i].node = x;
+            if (key_of_elem(c, x, &c->ea[i].key) != 0)
+                return -1;
+            i++;
+            x = x->next;
+        }
+        if (y) {
+            if (j == c->eb_cap && grow((void **)&c->eb, &c->eb_cap, j + 1, sizeof *c->eb) != 0)
+                return -1;
+            c->eb[j].node = y;
+            if (key_of_elem(c, y, &c->eb[j].key) != 0)
+                return -1;
+            j++;
+            y = y->next;
+        }
     }
+    *ra = i;
+    *rb = j;
     return 0;
 }
 
@@ -1006,49 +1057,46 @@ static sc_patch_status array_kids(diff_ctx *c, const cJSON *a, const cJSON *b, s
     uint32_t *tab = NULL, *chain = NULL;
     size_t n_tails = 0;
 
-    /* Common prefix, walked in lockstep without allocating: the usual case ends here. */
+    /* Common prefix, walked in lockstep without allocating: the usual case ends here. Equal
+     * elements are the common case, so equality is asked first, identity only after. */
     const cJSON *x = a->child, *y = b->child;
     size_t p = 0;
     while (x && y) {
-        int r = correspond(c, x, y);
-        if (r == 0)
-            break;
-        if (r == 2 && !equal_now(c, x, y) && push_kid(c, (kid){x, y, NULL, p, KID_PAIR}) != 0)
-            return SC_PATCH_ENOMEM;
+        if (!equal_now(c, x, y)) {
+            if (!same_id(c, x, y))
+                break;
+            if (push_kid(c, (kid){x, y, NULL, p, KID_PAIR}) != 0)
+                return SC_PATCH_ENOMEM;
+        }
         x = x->next;
         y = y->next;
         p++;
     }
     if (x == NULL && y == NULL)
         return SC_PATCH_OK;
-    size_t ra = 0, rb = 0; /* elements left after the prefix */
-    for (const cJSON *q = x; q; q = q->next)
-        ra++;
-    for (const cJSON *q = y; q; q = q->next)
-        rb++;
-    /* Common suffix, from the last elements backwards (cJSON keeps the last in child->prev);
-     * its pairs' inner diffs are queued after the middle's, in index order. */
+    /* The elements left after the prefix, as vectors: the suffix is trimmed from their ends,
+     * and the middle left between gets its keys in place. */
+    size_t ra, rb;
+    if (gather(c, x, y, &ra, &rb) != 0)
+        return SC_PATCH_ENOMEM;
+    ka = c->ea;
+    kb = c->eb;
+    /* Common suffix, from the last elements backwards; its pairs' inner diffs are queued
+     * after the middle's, in index order. */
     size_t s = 0;
-    const cJSON *xe = ra ? a->child->prev : NULL, *ye = rb ? b->child->prev : NULL;
     while (s < ra && s < rb) {
-        int r = correspond(c, xe, ye);
-        if (r == 0)
-            break;
-        if (r == 2 && !equal_now(c, xe, ye)) {
+        const cJSON *xe = ka[ra - 1 - s].node, *ye = kb[rb - 1 - s].node;
+        if (!equal_now(c, xe, ye)) {
+            if (!same_id(c, xe, ye))
+                break;
             if (n_tails == c->tails_cap &&
                 grow((void **)&c->tails, &c->tails_cap, n_tails + 1, sizeof *c->tails) != 0)
                 return SC_PATCH_ENOMEM;
             c->tails[n_tails++] = (tail_pair){xe, ye, s};
         }
-        xe = xe->prev;
-        ye = ye->prev;
         s++;
     }
     const size_t n = ra - s, m = rb - s, nb = p + rb;
-    ka = xmalloc(n * sizeof *ka);
-    kb = xmalloc(m * sizeof *kb);
-    if (!ka || !kb || collect(c, x, n, ka) != 0 || collect(c, y, m, kb) != 0)
-        goto out;
 
     am = xmalloc(n * sizeof *am);   /* a middle -> b middle anchor, or -1 */
     bm = xmalloc(m * sizeof *bm);   /* b middle -> a middle anchor, or -1 */
@@ -1116,6 +1164,11 @@ static sc_patch_status array_kids(diff_ctx *c, const cJSON *a, const cJSON *b, s
         /* Pair the leftover deletions and insertions between the same anchors: a "set". */
         size_t i = 0, j = 0;
         for (;;) {
+            /* A run of anchors matched to each other has no gaps: skip it at once. */
+            while (i < n && j < m && am[i] == (int32_t)j) {
+                i++;
+                j++;
+            }
             size_t ia = i, jb = j;
             while (ia < n && am[ia] < 0)
                 ia++;
@@ -1261,8 +1314,6 @@ static sc_patch_status array_kids(diff_ctx *c, const cJSON *a, const cJSON *b, s
     }
     st = SC_PATCH_OK;
 out:
-    xfree(ka);
-    xfree(kb);
     xfree(am);
     xfree(bm);
     xfree(amv);
@@ -1444,6 +1495,8 @@ static sc_patch_status diff_into(const cJSON *a, const cJSON *b, const sc_diff_o
     if (st == SC_PATCH_OK && n_ops)
         *n_ops = c.n_ops;
     xfree(c.tails);
+    xfree(c.ea);
+    xfree(c.eb);
     xfree(c.path);
     xfree(c.from);
     xfree(c.frames);
