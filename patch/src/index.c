@@ -377,9 +377,14 @@ cJSON *sc__index_member(sc__index *ix, cJSON *object, const char *tok, size_t le
         /* Short objects, and keys found early, need no index. */
         size_t seen = 0;
         cJSON *c = object->child;
-        for (; c != NULL && seen < SC_INDEX_MIN_WALK; c = c->next, seen++)
-            if (sc__key_matches(key_of(c), tok, len))
+        for (; c != NULL && seen < SC_INDEX_MIN_WALK; c = c->next, seen++) {
+            const char *key = key_of(c);
+            /* The first byte inline skips the call for almost every other key ('~' starts
+             * an escape, so a token starting with one is always compared in full). */
+            if ((len == 0 ? key[0] == '\0' : key[0] == tok[0] || tok[0] == '~') &&
+                sc__key_matches(key, tok, len))
                 return c;
+        }
         if (c == NULL)
             return NULL;
         if (ix == NULL || !worth_indexing(ix, object) || (e = map_add(ix, object)) == NULL)

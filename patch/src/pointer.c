@@ -150,8 +150,14 @@ static const char *index_problem(const char *s, size_t len)
 /* Does the object key equal the escaped token tok[0..len)? escaped: tok contains a "~". */
 static int key_matches(const char *key, const char *tok, size_t len, int escaped)
 {
-    if (!escaped)
-        return strncmp(key, tok, len) == 0 && key[len] == '\0';
+    if (!escaped) {
+        /* Inline: tokens are short, and a call costs more than the loop. tok has no NUL in
+         * its len bytes, so a shorter key stops the loop at its own NUL. */
+        size_t i = 0;
+        while (i < len && key[i] == tok[i])
+            i++;
+        return i == len && key[len] == '\0';
+    }
     for (size_t i = 0; i < len; i++, key++) {
         char c = tok[i];
         if (c == '~')
@@ -211,18 +217,20 @@ sc_patch_status sc__ptr_resolve(cJSON *root, const char *text, sc__index *ix, sc
     const char *p = text; /* at the "/" before the next token */
     for (;;) {
         const char *tok = p + 1;
-        size_t len = strcspn(tok, "/");
+        size_t len = 0;
+        while (tok[len] != '\0' && tok[len] != '/')
+            len++;
         int last = tok[len] == '\0';
         int prefix = quote_len((size_t)(p - text)); /* cur's own pointer, for reasons */
         cJSON *child = NULL;
 
-        if (cJSON_IsObject(cur)) {
+        if ((cur->type & 0xFF) == cJSON_Object) {
             child = ix ? sc__index_member(ix, cur, tok, len) : sc__member_find(cur, tok, len);
             if (child == NULL && !last)
                 return sc__fail(err, SC_PATCH_ENOPATH, NULL,
                                 "no member \"%.*s\" in the object at \"%.*s\"", quote_len(len),
                                 tok, prefix, text);
-        } else if (cJSON_IsArray(cur)) {
+        } else if ((cur->type & 0xFF) == cJSON_Array) {
             size_t index = 0;
             int kind = index_parse(tok, len, &index);
             if (kind < 0)
