@@ -934,12 +934,14 @@ static int key_of_elem(diff_ctx *c, const cJSON *node, uint64_t *key)
 static int gather(diff_ctx *c, const cJSON *x, const cJSON *y, size_t *ra, size_t *rb)
 {
     size_t i = 0, j = 0;
+    /* With one side empty (a pure append or truncation) nothing is matched: no keys. */
+    const int keys = x != NULL && y != NULL;
     while (x || y) {
         if (x) {
             if (i == c->ea_cap && grow((void **)&c->ea, &c->ea_cap, i + 1, sizeof *c->ea) != 0)
                 return -1;
             c->ea[i].node = x;
-            if (key_of_elem(c, x, &c->ea[i].key) != 0)
+            if (keys && key_of_elem(c, x, &c->ea[i].key) != 0)
                 return -1;
             i++;
             x = x->next;
@@ -948,7 +950,7 @@ static int gather(diff_ctx *c, const cJSON *x, const cJSON *y, size_t *ra, size_
             if (j == c->eb_cap && grow((void **)&c->eb, &c->eb_cap, j + 1, sizeof *c->eb) != 0)
                 return -1;
             c->eb[j].node = y;
-            if (key_of_elem(c, y, &c->eb[j].key) != 0)
+            if (keys && key_of_elem(c, y, &c->eb[j].key) != 0)
                 return -1;
             j++;
             y = y->next;
