@@ -19,10 +19,11 @@
  *      by their own walk, so each node is visited once.
  *   2. Arrays: elements correspond when they are objects with equal opts->id_key members
  *      (identity: an edited row still matches itself), or, without ids, when they are equal.
- *      The common prefix and suffix are walked in lockstep without allocating. Only the middle
- *      that is left gets match keys: a 64-bit structural hash of the id, or of the whole
- *      element (object hashes ignore member order), computed by an iterative walk into a side
- *      table of (element, key) pairs. Myers' O(ND) greedy diff finds an LCS of the keys. An
+ *      The common prefix is walked in lockstep without allocating (equality asked first, then
+ *      identity). The rest of both lists is gathered into vectors in one walk, with the match
+ *      keys; the common suffix is trimmed from their ends, and the middle left is matched by
+ *      key: a 64-bit structural hash of the id, or of the whole element (object hashes ignore
+ *      member order), computed by an iterative walk. Myers' O(ND) greedy diff finds an LCS of the keys. An
  *      unmatched a element whose key reappears unmatched in b becomes a move (with
  *      opts->use_move); the deletions and insertions left between the same LCS anchors are
  *      paired positionally (a "set", diffed like a matched pair). Ops are emitted so that
