@@ -6,6 +6,7 @@
 #define SC_PATCH_WRITE_H
 
 #include <stddef.h>
+#include <string.h>
 
 #include "statechannel/patch.h"
 
@@ -13,12 +14,34 @@
  * with room for the NUL; cJSON itself uses a 26-byte buffer. */
 #define SC_NUMBER_BUF 32
 
-/* Makes room for extra more bytes (plus a NUL). Returns 0, or -1 when out of memory (buf is
- * then unchanged). */
-int sc_buf_reserve(sc_buf *buf, size_t extra);
+/* Grows buf so that extra more bytes (plus a NUL) fit. Returns 0, or -1 when out of memory
+ * (buf is then unchanged). The slow half of sc_buf_reserve(). */
+int sc_buf_grow(sc_buf *buf, size_t extra);
 
-/* Appends n bytes; returns 0 or -1 (out of memory, buf unchanged). */
-int sc_buf_append(sc_buf *buf, const char *bytes, size_t n);
+/* Makes room for extra more bytes (plus a NUL). Returns 0, or -1 when out of memory (buf is
+ * then unchanged). Inline: the writer asks before every few bytes it appends, and the answer
+ * is almost always "there is room", a compare the call would cost several times over. */
+static inline int sc_buf_reserve(sc_buf *buf, size_t extra)
+{
+    return buf->cap - buf->len > extra ? 0 : sc_buf_grow(buf, extra);
+}
+
+/* Appends n bytes; returns 0 or -1 (out of memory, buf unchanged). Inline for the same
+ * reason: with a constant n the copy compiles to a store or two. */
+static inline int sc_buf_append(sc_buf *buf, const char *bytes, size_t n)
+{
+    if (sc_buf_reserve(buf, n) != 0)
+        return -1;
+    memcpy(buf->data + buf->len, bytes, n);
+    buf->len += n;
+    buf->data[buf->len] = '\0';
+    return 0;
+}
+
+/* Appends the n bytes at s (no NUL among them) as a JSON string literal escaped exactly like
+ * cJSON: sc_buf_append_string() for a caller that knows the length. Returns 0 or -1 (out of
+ * memory, buf unchanged). */
+int sc_buf_append_string_n(sc_buf *buf, const char *s, size_t n);
 
 /* Appends s as a JSON string literal escaped exactly like cJSON (NULL prints as ""). */
 int sc_buf_append_string(sc_buf *buf, const char *s);
@@ -26,6 +49,9 @@ int sc_buf_append_string(sc_buf *buf, const char *s);
 /* Formats item's number exactly like cJSON_PrintUnformatted into out (SC_NUMBER_BUF bytes,
  * NUL-terminated). Returns the length. */
 size_t sc_number_format(const cJSON *item, char *out);
+
+/* Length sc_number_format() would return, without formatting integers. */
+size_t sc_number_size(const cJSON *item);
 
 /* Serialized length of s as a JSON string literal, quotes included (NULL: 2). */
 size_t sc_string_size(const char *s);
