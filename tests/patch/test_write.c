@@ -114,7 +114,8 @@ END_TEST
  * in runs, and strings whose length is not a multiple of the block. */
 START_TEST(write_escapes_long_strings_like_cjson)
 {
-    static const char special[] = {'"', '\\', '\n', '\t', 0x01, 0x1f, 0x7f, (char)0x80, (char)0xff, ' '};
+    static const char special[] = {'"',  '\\', '\n',       '\t',       0x01,
+                                   0x1f, 0x7f, (char)0x80, (char)0xff, ' '};
     char text[200];
     for (int i = 0; i < 5000; i++) {
         size_t n = (size_t)(rnd() % (sizeof text - 1));
