@@ -18,8 +18,10 @@
  *   - raw items print their text verbatim; no whitespace anywhere.
  *
  * Speed: strings are written in one pass that finds runs of bytes needing no escape 16 at a
- * time (SSE2; 8 with a word trick elsewhere) and copies each run whole; integers below 1e15
- * print without snprintf. Appends check for room inline (write.h), growth is out of line.
+ * time (SSE2; 8 with a word trick elsewhere), a string's last partial block as one
+ * overlapping block, and copies each run whole; the first 8 bytes are copied while looked at,
+ * so a short key costs no call. Integers below 1e15 print without snprintf. Appends check
+ * for room inline (write.h); growth is out of line.
  *
  * Complexity: linear in the output. Containers are walked with an explicit stack (a few
  * pointers per level; the first SC_WRITE_LOCAL_DEPTH levels on the C stack, deeper ones on the
@@ -188,38 +190,62 @@ static const unsigned char escape_extra[256] = {
     ['"'] = 1, ['\\'] = 1,
 };
 
+/* 1 when one of the 8 bytes in w needs escaping: below 0x20, '"' or '\\' (w ^ c then has a
+ * zero byte: the classic has-zero-byte trick, exact for "any"). */
+static int word_needs_escape(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+    return ((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b)) & high) != 0;
+}
+
+static uint64_t load64(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+#if defined(__SSE2__) && defined(__GNUC__)
+/* Bit k set when p[k] needs escaping, for the 16 bytes at p. */
+static unsigned escape_mask16(const unsigned char *p)
+{
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
+    const __m128i last_control = _mm_set1_epi8(0x1f);
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    /* min(v, 0x1f) == v exactly for the bytes v <= 0x1f (unsigned). */
+    __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(v, last_control), v),
+                               _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
+    return (unsigned)_mm_movemask_epi8(hit);
+}
+#endif
+
 /* Length of the longest prefix of the n bytes at p that a JSON string copies as they are
- * (none below 0x20, no '"', no '\\'). This scan is most of the writer's time on long strings,
- * so it looks at 16 bytes per step with SSE2 (every x86-64 has it), or 8 with the
- * has-zero-byte trick elsewhere; the byte that stops it is found with the table. */
+ * (none below 0x20, no '"', no '\\'). This scan is most of the writer's time, so it looks at
+ * 16 bytes per step with SSE2 (every x86-64 has it), else 8 with a word trick, and a
+ * string's last partial block is checked as one overlapping block or word, not byte by byte
+ * (keys and short values are mostly that partial block). Only the block that holds an
+ * escape is searched a byte at a time. */
 static size_t plain_prefix(const unsigned char *p, size_t n)
 {
     size_t i = 0;
 #if defined(__SSE2__) && defined(__GNUC__)
-    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
-    const __m128i last_control = _mm_set1_epi8(0x1f);
     for (; i + 16 <= n; i += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-        /* min(v, 0x1f) == v exactly for the bytes v <= 0x1f (unsigned). */
-        __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(v, last_control), v),
-                                   _mm_or_si128(_mm_cmpeq_epi8(v, quote),
-                                                _mm_cmpeq_epi8(v, backslash)));
-        unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+        unsigned mask = escape_mask16(p + i);
         if (mask)
             return i + (size_t)__builtin_ctz(mask);
     }
-#else
-    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        /* A byte below 0x20, or equal to '"' or '\\' (x ^ c has a zero byte): exact for
-         * "any", so a clean word is skipped without a table lookup. */
-        uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
-        if ((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b)) & high)
-            break;
+    if (i < n && n >= 16) { /* the last 16 bytes; those before i are known to be plain */
+        unsigned mask = escape_mask16(p + n - 16) >> (i - (n - 16));
+        return mask ? i + (size_t)__builtin_ctz(mask) : n;
     }
 #endif
+    for (; i + 8 <= n; i += 8)
+        if (word_needs_escape(load64(p + i)))
+            goto bytes;
+    if (i < n && n >= 8 && !word_needs_escape(load64(p + n - 8)))
+        return n;
+bytes:
     while (i < n && escape_extra[p[i]] == 0)
         i++;
     return i;
@@ -237,12 +263,23 @@ size_t sc_escape_extra(const char *s, size_t n)
     }
 }
 
+/* Bytes at the start of a string looked at one by one before strlen() and the block scan
+ * take over: keys mostly end within them, and there one table lookup per byte finds both
+ * the end (the NUL's entry is nonzero) and any escape, for less than the calls cost. */
+#define SC_SHORT_STRING 8
+
 size_t sc_string_size(const char *s)
 {
     if (s == NULL)
         return 2;
-    size_t n = strlen(s);
-    return n + sc_escape_extra(s, n) + 2;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < SC_SHORT_STRING && escape_extra[p[i]] == 0)
+        i++;
+    if (p[i] == '\0') /* readable: p[0..i) are not NUL */
+        return i + 2;
+    size_t n = i + strlen(s + i);
+    return n + sc_escape_extra(s + i, n - i) + 2;
 }
 
 /* Writes the escape of c (a byte escape_extra[] marks) at o; returns the end. */
@@ -269,17 +306,16 @@ static char *put_escape(char *o, unsigned char c)
     return o;
 }
 
-/* One pass: each run of plain bytes is found and copied in bulk. Room for the unescaped
- * string is reserved up front; each escape then asks for its extra bytes, so a string
- * without escapes (the usual kind) is scanned once instead of sized first. */
-int sc_buf_append_string_n(sc_buf *buf, const char *s, size_t n)
+/* Appends the n bytes at p escaped, then the closing quote, to a string literal buf already
+ * holds the start of (it began at start). One pass: each run of plain bytes is found and
+ * copied whole; room for the bytes as they are is reserved up front and each escape asks
+ * for its extra, so a string without escapes (the usual kind) is scanned once, not sized
+ * first. On failure buf goes back to start. */
+static int finish_string(sc_buf *buf, size_t start, const unsigned char *p, size_t n)
 {
-    const size_t start = buf->len;
-    if (sc_buf_reserve(buf, n + 2) != 0)
-        return -1;
-    const unsigned char *p = (const unsigned char *)s;
+    if (sc_buf_reserve(buf, n + 1) != 0)
+        goto fail;
     char *o = buf->data + buf->len;
-    *o++ = '"';
     size_t i = 0;
     for (;;) {
         size_t run = plain_prefix(p + i, n - i);
@@ -290,24 +326,51 @@ int sc_buf_append_string_n(sc_buf *buf, const char *s, size_t n)
             break;
         /* p[i] takes up to 6 bytes instead of 1; the rest and the closing quote as before. */
         buf->len = (size_t)(o - buf->data);
-        if (sc_buf_reserve(buf, 6 + (n - i - 1) + 1) != 0) {
-            buf->len = start;
-            buf->data[start] = '\0';
-            return -1;
-        }
+        if (sc_buf_reserve(buf, 6 + (n - i - 1) + 1) != 0)
+            goto fail;
         o = put_escape(buf->data + buf->len, p[i++]);
     }
     *o++ = '"';
     buf->len = (size_t)(o - buf->data);
     buf->data[buf->len] = '\0';
     return 0;
+fail:
+    buf->len = start;
+    if (buf->data)
+        buf->data[start] = '\0';
+    return -1;
+}
+
+int sc_buf_append_string_n(sc_buf *buf, const char *s, size_t n)
+{
+    const size_t start = buf->len;
+    if (sc_buf_append(buf, "\"", 1) != 0)
+        return -1;
+    return finish_string(buf, start, (const unsigned char *)s, n);
 }
 
 int sc_buf_append_string(sc_buf *buf, const char *s)
 {
     if (s == NULL)
         return sc_buf_append(buf, "\"\"", 2);
-    return sc_buf_append_string_n(buf, s, strlen(s));
+    /* A short string is copied while it is scanned, with no call at all. */
+    const size_t start = buf->len;
+    if (sc_buf_reserve(buf, 1 + SC_SHORT_STRING + 1) != 0)
+        return -1;
+    const unsigned char *p = (const unsigned char *)s;
+    char *o = buf->data + buf->len;
+    *o++ = '"';
+    size_t i = 0;
+    for (; i < SC_SHORT_STRING && escape_extra[p[i]] == 0; i++)
+        o[i] = (char)p[i];
+    if (p[i] == '\0') { /* readable: p[0..i) are not NUL */
+        o[i] = '"';
+        buf->len += 1 + i + 1;
+        buf->data[buf->len] = '\0';
+        return 0;
+    }
+    buf->len += 1 + i; /* longer, or an escape at p[i]: the general path from there */
+    return finish_string(buf, start, p + i, strlen(s + i));
 }
 
 size_t sc_scalar_size(const cJSON *item)
