@@ -654,7 +654,8 @@ static size_t value_size(diff_ctx *c, const cJSON *node, size_t cap)
                 total += sc_string_size(cur->string) + 1;
             continue;
         } else {
-            total += is_container(cur) ? 2 : sc_scalar_size(cur);
+            size_t room = total < cap ? cap - total : 0;
+            total += is_container(cur) ? 2 : sc_scalar_size_past(cur, room);
         }
         if (total > cap) {
             exact = 0;

@@ -207,16 +207,21 @@ static uint64_t load64(const unsigned char *p)
 }
 
 #if defined(__SSE2__) && defined(__GNUC__)
-/* Bit k set when p[k] needs escaping, for the 16 bytes at p. */
-static unsigned escape_mask16(const unsigned char *p)
+/* Bit k set when byte k of v needs escaping. */
+static unsigned escape_mask16(__m128i v)
 {
     const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
     const __m128i last_control = _mm_set1_epi8(0x1f);
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
     /* min(v, 0x1f) == v exactly for the bytes v <= 0x1f (unsigned). */
-    __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(v, last_control), v),
-                               _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
+    __m128i control = _mm_cmpeq_epi8(_mm_min_epu8(v, last_control), v);
+    __m128i hit = _mm_or_si128(control, _mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                                                     _mm_cmpeq_epi8(v, backslash)));
     return (unsigned)_mm_movemask_epi8(hit);
+}
+
+static __m128i load16(const unsigned char *p)
+{
+    return _mm_loadu_si128((const __m128i *)(const void *)p);
 }
 #endif
 
@@ -225,29 +230,53 @@ static unsigned escape_mask16(const unsigned char *p)
  * 16 bytes per step with SSE2 (every x86-64 has it), else 8 with a word trick, and a
  * string's last partial block is checked as one overlapping block or word, not byte by byte
  * (keys and short values are mostly that partial block). Only the block that holds an
- * escape is searched a byte at a time. */
-static size_t plain_prefix(const unsigned char *p, size_t n)
+ * escape is searched a byte at a time.
+ * With copy_to, the blocks are also stored there as they are checked (the writer's case: the
+ * string is read once, not scanned then memcpy'd). The stores may run past the prefix, up to
+ * copy_to + n, with bytes the caller overwrites; so copy_to must have room for n bytes.
+ * Always inlined so that the sizing uses (copy_to NULL) compile without the stores. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline size_t scan_plain(const unsigned char *p, size_t n, char *copy_to)
 {
     size_t i = 0;
 #if defined(__SSE2__) && defined(__GNUC__)
     for (; i + 16 <= n; i += 16) {
-        unsigned mask = escape_mask16(p + i);
+        __m128i v = load16(p + i);
+        if (copy_to)
+            _mm_storeu_si128((__m128i *)(void *)(copy_to + i), v);
+        unsigned mask = escape_mask16(v);
         if (mask)
             return i + (size_t)__builtin_ctz(mask);
     }
     if (i < n && n >= 16) { /* the last 16 bytes; those before i are known to be plain */
-        unsigned mask = escape_mask16(p + n - 16) >> (i - (n - 16));
+        __m128i v = load16(p + n - 16);
+        if (copy_to)
+            _mm_storeu_si128((__m128i *)(void *)(copy_to + n - 16), v);
+        unsigned mask = escape_mask16(v) >> (i - (n - 16));
         return mask ? i + (size_t)__builtin_ctz(mask) : n;
     }
 #endif
-    for (; i + 8 <= n; i += 8)
-        if (word_needs_escape(load64(p + i)))
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w = load64(p + i);
+        if (copy_to)
+            memcpy(copy_to + i, &w, 8);
+        if (word_needs_escape(w))
             goto bytes;
-    if (i < n && n >= 8 && !word_needs_escape(load64(p + n - 8)))
-        return n;
+    }
+    if (i < n && n >= 8) {
+        uint64_t w = load64(p + n - 8);
+        if (!word_needs_escape(w)) {
+            if (copy_to)
+                memcpy(copy_to + n - 8, &w, 8);
+            return n;
+        }
+    }
 bytes:
-    while (i < n && escape_extra[p[i]] == 0)
-        i++;
+    for (; i < n && escape_extra[p[i]] == 0; i++)
+        if (copy_to)
+            copy_to[i] = (char)p[i];
     return i;
 }
 
@@ -256,7 +285,7 @@ size_t sc_escape_extra(const char *s, size_t n)
     const unsigned char *p = (const unsigned char *)s;
     size_t extra = 0, i = 0;
     for (;;) {
-        i += plain_prefix(p + i, n - i);
+        i += scan_plain(p + i, n - i, NULL);
         if (i == n)
             return extra;
         extra += escape_extra[p[i++]];
@@ -279,6 +308,22 @@ size_t sc_string_size(const char *s)
     if (p[i] == '\0') /* readable: p[0..i) are not NUL */
         return i + 2;
     size_t n = i + strlen(s + i);
+    return n + sc_escape_extra(s + i, n - i) + 2;
+}
+
+size_t sc_string_size_past(const char *s, size_t room)
+{
+    if (s == NULL)
+        return 2;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < SC_SHORT_STRING && escape_extra[p[i]] == 0)
+        i++;
+    if (p[i] == '\0')
+        return i + 2;
+    size_t n = i + strlen(s + i);
+    if (n + 2 > room) /* already past: escapes can only add */
+        return n + 2;
     return n + sc_escape_extra(s + i, n - i) + 2;
 }
 
@@ -307,8 +352,8 @@ static char *put_escape(char *o, unsigned char c)
 }
 
 /* Appends the n bytes at p escaped, then the closing quote, to a string literal buf already
- * holds the start of (it began at start). One pass: each run of plain bytes is found and
- * copied whole; room for the bytes as they are is reserved up front and each escape asks
+ * holds the start of (it began at start). One pass: each run of plain bytes is copied as it
+ * is found; room for the bytes as they are is reserved up front and each escape asks
  * for its extra, so a string without escapes (the usual kind) is scanned once, not sized
  * first. On failure buf goes back to start. */
 static int finish_string(sc_buf *buf, size_t start, const unsigned char *p, size_t n)
@@ -318,8 +363,7 @@ static int finish_string(sc_buf *buf, size_t start, const unsigned char *p, size
     char *o = buf->data + buf->len;
     size_t i = 0;
     for (;;) {
-        size_t run = plain_prefix(p + i, n - i);
-        memcpy(o, p + i, run);
+        size_t run = scan_plain(p + i, n - i, o);
         o += run;
         i += run;
         if (i == n)
@@ -384,6 +428,13 @@ size_t sc_scalar_size(const cJSON *item)
     case cJSON_Raw: return item->valuestring ? strlen(item->valuestring) : 0;
     default: return 0;
     }
+}
+
+size_t sc_scalar_size_past(const cJSON *item, size_t room)
+{
+    if ((item->type & 0xFF) == cJSON_String)
+        return sc_string_size_past(item->valuestring, room);
+    return sc_scalar_size(item);
 }
 
 /* Appends one scalar; returns 0, -1 (out of memory) or -2 (not printable: invalid type or
@@ -534,7 +585,7 @@ size_t sc_json_size(const cJSON *item, size_t cap)
                 total += sc_string_size(cur->string) + 1;
             continue;
         }
-        total += is_container(cur) ? 2 : sc_scalar_size(cur);
+        total += is_container(cur) ? 2 : sc_scalar_size_past(cur, total < cap ? cap - total : 0);
         if (total > cap)
             goto out;
         for (;;) {

@@ -56,11 +56,19 @@ size_t sc_number_size(const cJSON *item);
 /* Serialized length of s as a JSON string literal, quotes included (NULL: 2). */
 size_t sc_string_size(const char *s);
 
+/* sc_string_size(s), or when the bytes of s alone already exceed room, their count plus the
+ * quotes (a lower bound, > room), without scanning s for escapes: for sizes asked with a cap. */
+size_t sc_string_size_past(const char *s, size_t room);
+
 /* Bytes that escaping the n bytes at s inside a JSON string adds (0 when none need it). */
 size_t sc_escape_extra(const char *s, size_t n);
 
 /* Serialized length of a scalar (null, bools, number, string, raw); containers return 0. */
 size_t sc_scalar_size(const cJSON *item);
+
+/* sc_scalar_size(item), or for a string whose bytes alone exceed room a lower bound > room
+ * (see sc_string_size_past()). */
+size_t sc_scalar_size_past(const cJSON *item, size_t room);
 
 /* Length of sc_json_write(item)'s output, or some value > cap as soon as it exceeds cap
  * (so asking "is it smaller than cap?" costs O(cap), not O(item)). Iterative; nesting past

@@ -127,7 +127,12 @@ START_TEST(write_escapes_long_strings_like_cjson)
         text[n] = '\0';
         cJSON *s = cJSON_CreateString(text);
         check_same(s);
-        ck_assert_uint_eq(sc_string_size(text), sc_json_size(s, (size_t)-2));
+        size_t exact = sc_string_size(text);
+        ck_assert_uint_eq(exact, sc_json_size(s, (size_t)-2));
+        /* With a cap: exact when it fits, else a lower bound past the cap. */
+        ck_assert_uint_eq(sc_string_size_past(text, exact), exact);
+        size_t room = (size_t)(rnd() % (exact + 1)), past = sc_string_size_past(text, room);
+        ck_assert(past == exact || (past > room && past < exact));
         cJSON_Delete(s);
     }
 }
