@@ -36,8 +36,10 @@
  *      and rolled back in favour of the replace when that is smaller. The replace's size is
  *      computed with a cap (the ops' size) and remembered in a small cache, so closing a chain
  *      of nested containers costs O(members) per level; a single add or replace below is
- *      provably never larger and skips the check. At the root a replace is only emitted with
- *      opts->allow_root; otherwise the call fails with SC_PATCH_EROOT.
+ *      provably never larger and skips the check. An object whose removes and adds alone
+ *      (bounded from below without sizing any value) already outweigh its replace is replaced
+ *      before any of its ops is written (replace_wins_early()). At the root a replace is only
+ *      emitted with opts->allow_root; otherwise the call fails with SC_PATCH_EROOT.
  *
  * Why no hash table over the whole documents. The first version hashed every node of both
  * documents into side tables (16 bytes per node) before diffing. On the target machines the
