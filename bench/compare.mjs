@@ -32,8 +32,12 @@
 // including process start-up and the slow jsondiffpatch cases), at most MEASURE_MS; iteration
 // counts follow from that and from a short calibration run. Medians are printed.
 //
-// usage: node bench/compare.mjs        env: SC_PATCH (binary, default build/sc-patch),
-//        BENCH_JSON=path (also write the raw results as JSON)
+// usage: node bench/compare.mjs [--only CASE[,CASE...]]
+//        env: SC_PATCH (binary, default build/sc-patch), BENCH_JSON=path (also write the raw
+//        results as JSON)
+//        --only runs just the named cases (names as in build/bench-corpus/manifest.json), for
+//        checking a few cases while working on them; each then gets a larger share of the time
+//        budget, so its figures are not comparable in run length with a full run.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -183,7 +187,16 @@ if (gen.status !== 0) {
   console.error(`compare: gen-corpus failed:\n${gen.stderr}`);
   process.exit(2);
 }
-const manifest = JSON.parse(readFileSync(join(CORPUS, "manifest.json"), "utf8"));
+const only = onlyCases(process.argv.slice(2));
+const manifest = JSON.parse(readFileSync(join(CORPUS, "manifest.json"), "utf8"))
+  .filter((c) => !only || only.has(c.name));
+if (only) {
+  const unknown = [...only].filter((name) => !manifest.some((c) => c.name === name));
+  if (unknown.length) {
+    console.error(`compare: no such case: ${unknown.join(", ")}`);
+    process.exit(2);
+  }
+}
 const tmp = mkdtempSync(join(tmpdir(), "sc-bench-"));
 measurementsLeft = manifest.length * (2 + 2 * PEERS.length);
 
@@ -316,6 +329,26 @@ const failing = results.filter((r) => r.failed.length);
 console.log(failing.length ? `Targets failing: ${failing.map((r) => `${r.name} ` +
   `(${r.failed.join(",")})`).join("; ")}.` : "All targets pass.");
 if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify(results, null, 1));
+
+// The set of case names after --only (comma-separated, or the option repeated), or null.
+function onlyCases(args) {
+  let names = null;
+  for (let i = 0; i < args.length; i++) {
+    const m = /^--only(?:=(.*))?$/.exec(args[i]);
+    if (!m) {
+      console.error(`compare: unknown argument ${args[i]} (usage: compare.mjs [--only CASE,...])`);
+      process.exit(2);
+    }
+    const value = m[1] ?? args[++i];
+    if (!value) {
+      console.error("compare: --only needs a case name");
+      process.exit(2);
+    }
+    names ??= new Set();
+    for (const name of value.split(",")) if (name) names.add(name);
+  }
+  return names;
+}
 
 function fjpVersion() {
   return JSON.parse(readFileSync(join(HERE, "node_modules/fast-json-patch/package.json"))).version;

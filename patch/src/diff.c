@@ -37,8 +37,10 @@
  *      and rolled back in favour of the replace when that is smaller. The replace's size is
  *      computed with a cap (the ops' size) and remembered in a small cache, so closing a chain
  *      of nested containers costs O(members) per level; a single add or replace below is
- *      provably never larger and skips the check. At the root a replace is only emitted with
- *      opts->allow_root; otherwise the call fails with SC_PATCH_EROOT.
+ *      provably never larger and skips the check. An object whose removes and adds alone
+ *      (bounded from below without sizing any value) already outweigh its replace is replaced
+ *      before any of its ops is written (replace_wins_early()). At the root a replace is only
+ *      emitted with opts->allow_root; otherwise the call fails with SC_PATCH_EROOT.
  *
  * Why no hash table over the whole documents. The first version hashed every node of both
  * documents into side tables (16 bytes per node) before diffing. On the target machines the
@@ -678,7 +680,8 @@ static size_t value_size(diff_ctx *c, const cJSON *node, size_t cap)
                 total += sc_string_size(cur->string) + 1;
             continue;
         } else {
-            total += is_container(cur) ? 2 : sc_scalar_size(cur);
+            size_t room = total < cap ? cap - total : 0;
+            total += is_container(cur) ? 2 : sc_scalar_size_past(cur, room);
         }
         if (total > cap) {
             exact = 0;
@@ -747,6 +750,7 @@ struct frame {
     size_t mark_bytes;   /* c->bytes then */
     size_t mark_ops;     /* c->n_ops then */
     size_t check_at;     /* ops bytes past which to ask whether a replace already wins */
+    int replace;         /* known when it opened: one replace beats any ops it could emit */
 };
 
 /* Always inlined: called out of line, the kid built on the caller's stack in 8-byte stores
@@ -791,11 +795,75 @@ static int needs_kid(const cJSON *a, const cJSON *b)
     return !scalar_eq(a, b);
 }
 
+/* Bytes an op adds around its path and value, its separator included: the replace of a
+ * container, an add and a remove, each with an empty path ("" counted) and value. */
+#define REPLACE_OP_BYTES (sizeof("{\"op\":\"replace\",\"path\":\"\",\"value\":}") - 1 + 1)
+#define ADD_OP_BYTES (sizeof("{\"op\":\"add\",\"path\":\"\",\"value\":}") - 1 + 1)
+#define REMOVE_OP_BYTES (sizeof("{\"op\":\"remove\",\"path\":\"\"}") - 1 + 1)
+
+/* Adds member m's bytes in its object ("k":v and a comma) to *total; v is sized only until
+ * *total passes cap. Returns 0, or -1 when out of memory. */
+static int add_member_bytes(diff_ctx *c, const cJSON *m, size_t cap, size_t *total)
+{
+    *total += sc_string_size(m->string) + 2;
+    size_t v = value_size(c, m, *total < cap ? cap - *total : 0);
+    if (v == (size_t)-1)
+        return -1;
+    *total += v;
+    return 0;
+}
+
+/* Decides, before any op of object b (at c->path, base bytes long) is emitted, whether one
+ * replace of b is certainly smaller than its ops, as when b shares few keys with a: then
+ * close_frame() would throw the ops away for the replace anyway, after writing hundreds of
+ * removes and adds. Sets *wins to 1 only when that is proven by a lower bound on the ops that
+ * needs no value's size:
+ *   - a remove of key k costs at least REMOVE_OP_BYTES + path + 1 + |k|;
+ *   - an add of member k:v costs at least the member's own bytes in b ("k":v, escapes and
+ *     its comma) plus ADD_OP_BYTES + path - 3: v's bytes are on both sides and cancel;
+ *   - a member b keeps costs >= 0 bytes of ops, but all its bytes in the replace.
+ * So the replace (REPLACE_OP_BYTES + path + b's bytes) is strictly smaller when the members
+ * b keeps (its lockstep prefix, b->child up to y, then those after y with match[j] != 0)
+ * weigh less than the removes' bytes plus the adds' overheads. They are sized with that as
+ * the cap, so the check costs no more than the ops it may save; when the removes and adds
+ * are too few to outweigh a replace's own bytes, which is the usual case, nothing is sized.
+ * Strictly smaller is what close_frame() needs to prefer the replace, so the patch is the
+ * same byte for byte, only found sooner. Returns 0, or -1 when out of memory. */
+static int replace_wins_early(diff_ctx *c, const cJSON *b, size_t base, const cJSON *y,
+                              const member *ms, size_t na, const uint32_t *match, size_t nb,
+                              int *wins)
+{
+    *wins = 0;
+    size_t path = base + c->base_esc; /* b's path as serialized, quotes aside */
+    size_t gain = 0, n_add = 0;
+    for (size_t i = 0; i < na; i++)
+        if (!ms[i].used)
+            gain += REMOVE_OP_BYTES + path + 1 + strlen(key_of(ms[i].node));
+    for (size_t j = 0; j < nb; j++)
+        n_add += match[j] == 0;
+    gain += n_add * (ADD_OP_BYTES + path - 3);
+    size_t cost = REPLACE_OP_BYTES + path + (b->child ? 1 : 2); /* "{}" minus the last comma */
+    /* The members b keeps: its lockstep prefix (b->child up to y), then the matched ones. */
+    const cJSON *q = b->child;
+    for (; q != y && cost < gain; q = q->next)
+        if (add_member_bytes(c, q, gain, &cost) != 0)
+            return -1;
+    for (size_t j = 0; j < nb && cost < gain; j++, q = q->next)
+        if (match[j] && add_member_bytes(c, q, gain, &cost) != 0)
+            return -1;
+    *wins = cost < gain;
+    return 0;
+}
+
 /* Diffs object a against b whose path is c->path (length base): emits the removes, queues
- * changed members then adds as kids. */
-static sc_patch_status object_kids(diff_ctx *c, const cJSON *a, const cJSON *b, size_t base)
+ * changed members then adds as kids. Or, when one replace of b is certainly smaller, emits and
+ * queues nothing and sets *whole (the caller's frame then closes with the replace). */
+static sc_patch_status object_kids(diff_ctx *c, const cJSON *a, const cJSON *b, size_t base,
+                                   int *whole)
 {
     const cJSON *x = a->child, *y = b->child;
+    const size_t kids_before = c->nkids;
+    *whole = 0;
     /* Lockstep while the keys agree: the common case costs no table. */
     while (x && y && key_eq(x->string, y->string)) {
         if (needs_kid(x, y) && push_kid(c, (kid){x, y, key_of(y), 0, KID_PAIR}) != 0)
@@ -860,6 +928,15 @@ static sc_patch_status object_kids(diff_ctx *c, const cJSON *a, const cJSON *b, 
                 push_kid(c, (kid){m->node, q, key_of(q), 0, KID_PAIR}) != 0)
                 goto out;
         }
+    }
+    int wins = 0;
+    if (replace_wins_early(c, b, base, y, ms, na, match, nb, &wins) != 0)
+        goto out;
+    if (wins) {
+        c->nkids = kids_before; /* the changed members' diffs are moot */
+        *whole = 1;
+        st = SC_PATCH_OK;
+        goto out_st;
     }
     /* Removes, in a's order: object removes never shift anything. */
     for (size_t i = 0; i < na; i++) {
@@ -1347,10 +1424,11 @@ static sc_patch_status open_pair(diff_ctx *c, const cJSON *a, const cJSON *b)
         return SC_PATCH_ENOMEM;
     frame f = {b,        c->path_len, c->path_esc, c->nkids,
                c->nkids, 0,           c->out->pos(c->out), c->bytes,
-               c->n_ops, SC_DIFF_FIRST_CHECK};
+               c->n_ops, SC_DIFF_FIRST_CHECK, 0};
     c->base_esc = c->path_esc;
-    sc_patch_status st = type_of(a) == cJSON_Object ? object_kids(c, a, b, c->path_len)
-                                                    : array_kids(c, a, b, c->path_len);
+    sc_patch_status st = type_of(a) == cJSON_Object
+                             ? object_kids(c, a, b, c->path_len, &f.replace)
+                             : array_kids(c, a, b, c->path_len);
     if (st != SC_PATCH_OK)
         return st;
     path_cut(c, f.path_len, f.path_esc);
@@ -1359,15 +1437,18 @@ static sc_patch_status open_pair(diff_ctx *c, const cJSON *a, const cJSON *b)
     return SC_PATCH_OK;
 }
 
-/* Rolls the ops of frame f back and replaces its container when that is smaller. At the
- * root (*root_replaced set) only reports that the replace would win. */
+/* Rolls the ops of frame f back and replaces its container when that is smaller (or when
+ * object_kids() proved so up front and emitted nothing). At the root (*root_replaced set)
+ * only reports that the replace would win. */
 static sc_patch_status close_frame(diff_ctx *c, const frame *f, int *root_replaced)
 {
     size_t ops = c->bytes - f->mark_bytes;
     size_t n = c->n_ops - f->mark_ops;
+    path_cut(c, f->path_len, f->path_esc);
+    if (f->replace)
+        goto replace;
     if (n == 0)
         return SC_PATCH_OK;
-    path_cut(c, f->path_len, f->path_esc);
     /* One add or replace inside this container can never be larger than replacing the
      * container: each level between them costs at least as much in the value ("{"k":...}",
      * or an array's other elements) as in the path ("/k", "/123"), unless keys hold escaped
@@ -1379,6 +1460,7 @@ static sc_patch_status close_frame(diff_ctx *c, const frame *f, int *root_replac
         return SC_PATCH_ENOMEM;
     if (rep > ops || (rep == ops && n == 1))
         return SC_PATCH_OK;
+replace:
     if (f->path_len == 0) {
         *root_replaced = 1;
         return SC_PATCH_OK;

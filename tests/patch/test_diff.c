@@ -10,6 +10,7 @@
 
 #include "diff_testutil.h"
 #include "statechannel/patch.h"
+#include "write.h"
 
 /* Unchanged text that makes replacing a whole document cost more than a few ops. */
 #define PAD "a string long enough that replacing the whole document costs more than ops"
@@ -546,6 +547,72 @@ START_TEST(table_append_a_thousand_rows_replaces_the_smaller_way)
 }
 END_TEST
 
+/* An object replaced by one sharing none of its keys: the replace is known to be smaller
+ * before any op is written, so the buffer never holds the 1,000 removes and the adds that
+ * the byte rule would throw away (about 4 times the patch): sized for the patch, it does not
+ * grow. */
+START_TEST(object_sharing_no_key_is_replaced_without_writing_its_ops)
+{
+    cJSON *a = cJSON_CreateObject(), *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "pad", PAD);
+    cJSON_AddStringToObject(b, "pad", PAD);
+    cJSON *old_state = cJSON_AddObjectToObject(a, "state");
+    cJSON *new_state = cJSON_AddObjectToObject(b, "state");
+    char key[64];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof key, "an old key, longer than its value, %d", i);
+        cJSON_AddNumberToObject(old_state, key, i);
+        snprintf(key, sizeof key, "new %d", i);
+        cJSON_AddNumberToObject(new_state, key, i);
+    }
+    sc_diff_options o = defaults();
+    size_t n = 0;
+    char *got = diff_docs(a, b, &o, &n);
+    ck_assert_uint_eq(n, 1);
+    const char *want = "[{\"op\":\"replace\",\"path\":\"/state\",\"value\":{\"new 0\":0,";
+    ck_assert_msg(strncmp(got, want, strlen(want)) == 0, "%.200s", got);
+    sc_buf buf = {0};
+    ck_assert_int_eq(sc_buf_reserve(&buf, strlen(got)), 0);
+    size_t cap = buf.cap;
+    ck_assert_int_eq(sc_diff_to_buf(a, b, &o, &buf, NULL, NULL), SC_PATCH_OK);
+    ck_assert_str_eq(buf.data, got);
+    ck_assert_uint_eq(buf.cap, cap);
+    sc_buf_free(&buf);
+    free(got);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+}
+END_TEST
+
+/* The early replace needs a certain win: an object keeping most of its members still gets
+ * its removes and adds, even when they are many. */
+START_TEST(object_keeping_most_members_still_gets_removes_and_adds)
+{
+    cJSON *a = cJSON_CreateObject(), *b = cJSON_CreateObject();
+    char key[32];
+    for (int i = 0; i < 300; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        cJSON_AddStringToObject(a, key, PAD);
+        if (i % 3 == 0)
+            continue; /* removed */
+        cJSON_AddStringToObject(b, key, PAD);
+        if (i % 3 == 1) {
+            snprintf(key, sizeof key, "n%d", i);
+            cJSON_AddNumberToObject(b, key, i);
+        }
+    }
+    sc_diff_options o = defaults();
+    size_t n = 0;
+    char *got = diff_docs(a, b, &o, &n);
+    ck_assert_uint_eq(n, 200); /* 100 removes, 100 adds */
+    const char *want = "[{\"op\":\"remove\",\"path\":\"/k0\"},";
+    ck_assert_msg(strncmp(got, want, strlen(want)) == 0, "%.200s", got);
+    free(got);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+}
+END_TEST
+
 /* ---- big objects, deep nesting, long strings ------------------------------------------- */
 
 START_TEST(big_object_with_keys_added_and_removed_is_linear)
@@ -836,6 +903,8 @@ int main(void)
     tcase_add_test(tc, table_remove_row_is_one_remove);
     tcase_add_test(tc, table_append_rows_adds_at_the_end);
     tcase_add_test(tc, table_append_a_thousand_rows_replaces_the_smaller_way);
+    tcase_add_test(tc, object_sharing_no_key_is_replaced_without_writing_its_ops);
+    tcase_add_test(tc, object_keeping_most_members_still_gets_removes_and_adds);
     tcase_add_test(tc, big_object_with_keys_added_and_removed_is_linear);
     tcase_add_test(tc, deep_leaf_change_is_one_replace);
     tcase_add_test(tc, deep_documents_diff_on_a_small_thread_stack);

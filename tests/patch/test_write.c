@@ -50,7 +50,10 @@ START_TEST(write_prints_special_numbers_like_cjson)
                             (double)INT_MAX, (double)INT_MIN, (double)INT_MAX + 1.0,
                             (double)INT_MIN - 1.0, 9007199254740992.0, 9007199254740993.0,
                             -9007199254740993.0, 3.141592653589793, 2.718281828459045, 0.3,
-                            0.30000000000000004, 1e-7, 123e-20, 4.35, 0.07, 1.005};
+                            0.30000000000000004, 1e-7, 123e-20, 4.35, 0.07, 1.005,
+                            /* the edges of the plain-integer path */
+                            999999999999999.0, -999999999999999.0, 1e15 - 0.5, -1e15,
+                            1e9, -1e9, 2147483648.0, -2147483649.0, 1e14 + 1};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_number(cases[i]);
     check_number(NAN);
@@ -103,6 +106,34 @@ START_TEST(write_escapes_strings_like_cjson)
         check_same(o);
         cJSON_Delete(s);
         cJSON_Delete(o);
+    }
+}
+END_TEST
+
+/* Long strings go through the 16-byte scan: escapes at every offset of a block, at its edges,
+ * in runs, and strings whose length is not a multiple of the block. */
+START_TEST(write_escapes_long_strings_like_cjson)
+{
+    static const char special[] = {'"',  '\\', '\n',       '\t',       0x01,
+                                   0x1f, 0x7f, (char)0x80, (char)0xff, ' '};
+    char text[200];
+    for (int i = 0; i < 5000; i++) {
+        size_t n = (size_t)(rnd() % (sizeof text - 1));
+        for (size_t k = 0; k < n; k++)
+            text[k] = (char)('a' + rnd() % 26);
+        size_t escapes = (size_t)(rnd() % 4); /* often none, the usual case */
+        for (size_t e = 0; n && e < escapes * (1 + rnd() % 3); e++)
+            text[rnd() % n] = special[rnd() % sizeof special];
+        text[n] = '\0';
+        cJSON *s = cJSON_CreateString(text);
+        check_same(s);
+        size_t exact = sc_string_size(text);
+        ck_assert_uint_eq(exact, sc_json_size(s, (size_t)-2));
+        /* With a cap: exact when it fits, else a lower bound past the cap. */
+        ck_assert_uint_eq(sc_string_size_past(text, exact), exact);
+        size_t room = (size_t)(rnd() % (exact + 1)), past = sc_string_size_past(text, room);
+        ck_assert(past == exact || (past > room && past < exact));
+        cJSON_Delete(s);
     }
 }
 END_TEST
@@ -283,6 +314,7 @@ int main(void)
     tcase_add_test(tc, write_prints_special_numbers_like_cjson);
     tcase_add_test(tc, write_prints_random_numbers_like_cjson);
     tcase_add_test(tc, write_escapes_strings_like_cjson);
+    tcase_add_test(tc, write_escapes_long_strings_like_cjson);
     tcase_add_test(tc, write_prints_null_strings_and_keys_as_empty);
     tcase_add_test(tc, write_prints_containers_and_literals_like_cjson);
     tcase_add_test(tc, write_prints_the_example_documents_like_cjson);
