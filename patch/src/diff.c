@@ -20,7 +20,8 @@
  *   2. Arrays: elements correspond when they are objects with equal opts->id_key members
  *      (identity: an edited row still matches itself), or, without ids, when they are equal.
  *      The common prefix is walked in lockstep without allocating (equality asked first, then
- *      identity). The rest of both lists is gathered into vectors in one walk, with the match
+ *      identity). Then the rest is compared position by position: at most two unrelated
+ *      positions (a set, a swap) are answered there (near_positional()). Otherwise the rest of both lists is gathered into vectors in one walk, with the match
  *      keys; the common suffix is trimmed from their ends, and the middle left is matched by
  *      key: a 64-bit structural hash of the id, or of the whole element (object hashes ignore
  *      member order), computed by an iterative walk. Myers' O(ND) greedy diff finds an LCS of the keys. An
@@ -1126,6 +1127,92 @@ static long fen_sum(const int32_t *f, size_t i) /* sum of counters [0, i) */
     return s;
 }
 
+/* Emits a move of the array element at index from to index to (SIZE_MAX: "-") of the array
+ * at c->path (length base). 0, or -1 when out of memory. */
+static int emit_move(diff_ctx *c, size_t base, size_t from, size_t to)
+{
+    if (path_set(c, base, NULL, from) != 0)
+        return -1;
+    if (c->path_len + 1 > c->from_cap &&
+        grow((void **)&c->from, &c->from_cap, c->path_len + 1, 1) != 0)
+        return -1;
+    memcpy(c->from, c->path, c->path_len + 1);
+    if (path_set(c, base, NULL, to) != 0)
+        return -1;
+    return emit(c, OP_MOVE, NULL) != SC_PATCH_OK ? -1 : 0;
+}
+
+/* Most array changes that keep the length are one element set or two swapped (the
+ * js-framework-benchmark's swaprows): then after the common prefix every other position still
+ * holds an equal element, or the same one edited. Keying and sequence-diffing the whole rest
+ * would find just that at several times the cost, so first the rest is compared position by
+ * position, from the prefix's first mismatch x/y (at index p) to the end. When both arrays end
+ * together and at most two positions hold unrelated elements, the patch is built here (*done
+ * set): one mismatch is a "set" (the pair's own diff, as the sequence diff pairs it too); two
+ * whose keys cross are a swap, two moves (one when adjacent), the pair's edits queued under
+ * their final index; two whose keys do not match at all are two sets. Anything else (a third
+ * mismatch, different lengths, one key matching across) leaves *done 0 and the queue as it was,
+ * for the sequence diff. A single move of an element by more than one place mismatches every
+ * position in between, so it never passes here and stays one move. Cost when it gives up: the
+ * comparisons made so far, at most once more the array's equality work. */
+static sc_patch_status near_positional(diff_ctx *c, const cJSON *x, const cJSON *y, size_t p,
+                                       size_t base, int *done)
+{
+    *done = 0;
+    const size_t kids_mark = c->nkids;
+    const cJSON *ma[2] = {x, NULL}, *mb[2] = {y, NULL}; /* the unrelated pairs */
+    size_t off[2] = {0, 0}, nmiss = 1;
+    size_t q = 1;
+    const cJSON *u = x->next, *v = y->next;
+    for (; u && v; u = u->next, v = v->next, q++) {
+        if (equal_now(c, u, v))
+            continue;
+        if (same_id(c, u, v)) {
+            if (push_kid(c, (kid){u, v, NULL, p + q, KID_PAIR}) != 0)
+                return SC_PATCH_ENOMEM;
+            continue;
+        }
+        if (nmiss == 2)
+            break;
+        ma[nmiss] = u;
+        mb[nmiss] = v;
+        off[nmiss++] = q;
+    }
+    if (u || v) {
+        c->nkids = kids_mark; /* the sequence diff queues these pairs itself */
+        return SC_PATCH_OK;
+    }
+    if (nmiss == 2) {
+        uint64_t ka0, ka1, kb0, kb1;
+        if (key_of_elem(c, ma[0], &ka0) != 0 || key_of_elem(c, ma[1], &ka1) != 0 ||
+            key_of_elem(c, mb[0], &kb0) != 0 || key_of_elem(c, mb[1], &kb1) != 0)
+            return SC_PATCH_ENOMEM;
+        int cross = ka0 == kb1 && ka1 == kb0, none = ka0 != kb1 && ka1 != kb0;
+        if ((!cross && !none) || ka0 == kb0 || ka1 == kb1) {
+            c->nkids = kids_mark;
+            return SC_PATCH_OK;
+        }
+        if (cross) {
+            /* b[p] comes from p+d, then a[p] (pushed to p+1) goes to p+d ("-" when last). */
+            size_t d = off[1], last = q - 1;
+            if (emit_move(c, base, p + d, p) != 0)
+                return SC_PATCH_ENOMEM;
+            if (d > 1 && emit_move(c, base, p + 1, d == last ? SIZE_MAX : p + d) != 0)
+                return SC_PATCH_ENOMEM;
+            path_cut(c, base, c->base_esc);
+            const cJSON *t = ma[0];
+            ma[0] = ma[1];
+            ma[1] = t;
+        }
+    }
+    for (size_t k = 0; k < nmiss; k++)
+        if (!equal_now(c, ma[k], mb[k]) &&
+            push_kid(c, (kid){ma[k], mb[k], NULL, p + off[k], KID_PAIR}) != 0)
+            return SC_PATCH_ENOMEM;
+    *done = 1;
+    return SC_PATCH_OK;
+}
+
 /* Diffs array a against b at c->path (length base): emits removes, moves and adds, and
  * queues the inner diffs of matched elements under their final index. */
 static sc_patch_status array_kids(diff_ctx *c, const cJSON *a, const cJSON *b, size_t base)
@@ -1154,6 +1241,12 @@ static sc_patch_status array_kids(diff_ctx *c, const cJSON *a, const cJSON *b, s
     }
     if (x == NULL && y == NULL)
         return SC_PATCH_OK;
+    if (x && y) {
+        int done;
+        sc_patch_status pst = near_positional(c, x, y, p, base, &done);
+        if (pst != SC_PATCH_OK || done)
+            return pst;
+    }
     /* The elements left after the prefix, as vectors: the suffix is trimmed from their ends,
      * and the middle left between gets its keys in place. */
     size_t ra, rb;
@@ -1340,15 +1433,8 @@ static sc_patch_status array_kids(diff_ctx *c, const cJSON *a, const cJSON *b, s
             fen_add(fg, G, gt, 1);
             if (from == to)
                 continue;
-            int rc = path_set(c, base, NULL, p + (size_t)from);
-            if (rc == 0 && c->path_len + 1 > c->from_cap)
-                rc = grow((void **)&c->from, &c->from_cap, c->path_len + 1, 1);
-            if (rc == 0) {
-                memcpy(c->from, c->path, c->path_len + 1);
-                int end = s == 0 && (size_t)to == cur - 1;
-                rc = path_set(c, base, NULL, end ? SIZE_MAX : p + (size_t)to);
-            }
-            if (rc != 0 || emit(c, OP_MOVE, NULL) != 0) {
+            int end = s == 0 && (size_t)to == cur - 1;
+            if (emit_move(c, base, p + (size_t)from, end ? SIZE_MAX : p + (size_t)to) != 0) {
                 xfree(gap_a);
                 xfree(gap_b);
                 goto out;

@@ -483,6 +483,97 @@ START_TEST(table_swap_rows_is_two_moves)
 }
 END_TEST
 
+/* Sets row i of doc's rows to a row with id and label (a fresh row, or an edit of the same). */
+static void set_row(cJSON *doc, int i, int id, const char *label)
+{
+    cJSON *rows = cJSON_GetObjectItem(doc, "rows");
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddNumberToObject(r, "id", id);
+    cJSON_AddStringToObject(r, "label", label);
+    cJSON_ReplaceItemInArray(rows, i, r);
+}
+
+/* Swaps rows i and j of doc's rows. */
+static void swap_rows(cJSON *doc, int i, int j)
+{
+    cJSON *rows = cJSON_GetObjectItem(doc, "rows");
+    cJSON *y = cJSON_DetachItemFromArray(rows, j);
+    cJSON *x = cJSON_DetachItemFromArray(rows, i);
+    tu_insert(rows, i, y);
+    tu_insert(rows, j, x);
+}
+
+/* The position-by-position pass (one set, or two elements swapped, after the prefix). */
+START_TEST(adjacent_swap_is_one_move)
+{
+    expect("{\"v\":[10,20,30,40,50,60,70,80,90,100,110,120,130,140,150,160,170,180]}",
+           "{\"v\":[10,30,20,40,50,60,70,80,90,100,110,120,130,140,150,160,170,180]}",
+           "[{\"op\":\"move\",\"from\":\"/v/2\",\"path\":\"/v/1\"}]");
+}
+END_TEST
+
+START_TEST(swap_with_the_last_element_moves_it_to_the_dash_index)
+{
+    expect("{\"v\":[10,20,30,40,50,60,70,80,90,100,110,120,130,140,150,160,170,180]}",
+           "{\"v\":[10,180,30,40,50,60,70,80,90,100,110,120,130,140,150,160,170,20]}",
+           "[{\"op\":\"move\",\"from\":\"/v/17\",\"path\":\"/v/1\"},"
+           "{\"op\":\"move\",\"from\":\"/v/2\",\"path\":\"/v/-\"}]");
+}
+END_TEST
+
+START_TEST(swapped_and_edited_rows_get_their_edits_under_their_new_index)
+{
+    cJSON *a = table_rows(1000, 1), *b = table_rows(1000, 1);
+    swap_rows(b, 1, 998);
+    set_row(b, 1, 999, "moved up");   /* row 999, now at 1, edited */
+    set_row(b, 998, 2, "moved down"); /* row 2, now at 998, edited */
+    set_row(b, 500, 501, "edited in place");
+    expect_docs(a, b,
+                "[{\"op\":\"move\",\"from\":\"/rows/998\",\"path\":\"/rows/1\"},"
+                "{\"op\":\"move\",\"from\":\"/rows/2\",\"path\":\"/rows/998\"},"
+                "{\"op\":\"replace\",\"path\":\"/rows/500/label\",\"value\":\"edited in place\"},"
+                "{\"op\":\"replace\",\"path\":\"/rows/1/label\",\"value\":\"moved up\"},"
+                "{\"op\":\"replace\",\"path\":\"/rows/998/label\",\"value\":\"moved down\"}]");
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+}
+END_TEST
+
+START_TEST(two_unrelated_rows_replaced_far_apart_are_two_sets)
+{
+    cJSON *a = table_rows(1000, 1), *b = table_rows(1000, 1);
+    set_row(b, 3, 5001, "new");
+    set_row(b, 900, 5002, "newer");
+    expect_docs(a, b,
+                "[{\"op\":\"replace\",\"path\":\"/rows/3\",\"value\":{\"id\":5001,\"label\":\"new\"}},"
+                "{\"op\":\"replace\",\"path\":\"/rows/900\",\"value\":{\"id\":5002,"
+                "\"label\":\"newer\"}}]");
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+}
+END_TEST
+
+/* A third unrelated position sends the array to the sequence diff: the edits the positional
+ * pass had queued are dropped, not emitted twice. */
+START_TEST(three_unrelated_rows_fall_back_to_the_sequence_diff_once)
+{
+    cJSON *a = table_rows(1000, 1), *b = table_rows(1000, 1);
+    set_row(b, 3, 5001, "new");
+    set_row(b, 200, 201, "edited");
+    set_row(b, 400, 5002, "newer");
+    set_row(b, 800, 5003, "newest");
+    sc_diff_options o = defaults();
+    size_t n_ops = 0;
+    char *got = diff_docs(a, b, &o, &n_ops);
+    ck_assert_uint_eq(n_ops, 4);
+    const char *edit = strstr(got, "\"/rows/200/label\"");
+    ck_assert_msg(edit && !strstr(edit + 1, "\"/rows/200/label\""), "got %s", got);
+    free(got);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+}
+END_TEST
+
 START_TEST(table_remove_row_is_one_remove)
 {
     cJSON *a = table_rows(1000, 1), *b = table_rows(1000, 1);
@@ -900,6 +991,11 @@ int main(void)
     tcase_add_test(tc, list_without_id_key_matches_by_content);
     tcase_add_test(tc, table_update_every_tenth_label_is_one_replace_each);
     tcase_add_test(tc, table_swap_rows_is_two_moves);
+    tcase_add_test(tc, adjacent_swap_is_one_move);
+    tcase_add_test(tc, swap_with_the_last_element_moves_it_to_the_dash_index);
+    tcase_add_test(tc, swapped_and_edited_rows_get_their_edits_under_their_new_index);
+    tcase_add_test(tc, two_unrelated_rows_replaced_far_apart_are_two_sets);
+    tcase_add_test(tc, three_unrelated_rows_fall_back_to_the_sequence_diff_once);
     tcase_add_test(tc, table_remove_row_is_one_remove);
     tcase_add_test(tc, table_append_rows_adds_at_the_end);
     tcase_add_test(tc, table_append_a_thousand_rows_replaces_the_smaller_way);
