@@ -265,8 +265,10 @@ typedef struct diff_ctx {
     size_t scratch_cap;
     tail_pair *tails;  /* array_kids' matched suffix pairs */
     size_t tails_cap;
-    struct elem *ea, *eb; /* array_kids' elements of a and b after the common prefix */
-    size_t ea_cap, eb_cap;
+    struct elem *ea, *eb; /* array_kids' elements of a and b after the common prefix; */
+    size_t ea_cap, eb_cap; /* object_kids' members of b after the lockstep (key hashes) */
+    struct member *ms;     /* object_kids' members of a after the lockstep */
+    size_t ms_cap;
     size_memo sizes[SC_DIFF_SIZE_CACHE];
     sc_patch_error *err;
 } diff_ctx;
@@ -772,8 +774,14 @@ static inline int push_kid(diff_ctx *c, kid k)
  * Objects
  * ---------------------------------------------------------------------------------------- */
 
+typedef struct elem {
+    const cJSON *node; /* an array element (or b's object member) */
+    uint64_t key;      /* match key: hash of its id, or its full hash (a member: its key's hash) */
+} elem;
+
 typedef struct member {
     const cJSON *node; /* a's member */
+    uint64_t hash;     /* its key's hash (when the rest is matched through a table) */
     int used;          /* matched by one of b's members */
 } member;
 
@@ -875,41 +883,52 @@ static sc_patch_status object_kids(diff_ctx *c, const cJSON *a, const cJSON *b, 
     if (x == NULL && y == NULL)
         return SC_PATCH_OK;
 
-    /* The rest of a's members, in order, and a table of their keys. */
+    /* The rest of both member lists, gathered in one walk of both chains (a list walk is a
+     * chain of dependent loads: two chains side by side overlap their cache misses). */
     size_t na = 0, nb = 0;
-    for (const cJSON *p = x; p; p = p->next)
-        na++;
-    for (const cJSON *p = y; p; p = p->next)
-        nb++;
+    for (const cJSON *p = x, *q = y; p || q;) {
+        if (p) {
+            if (na == c->ms_cap && grow((void **)&c->ms, &c->ms_cap, na + 1, sizeof *c->ms))
+                return SC_PATCH_ENOMEM;
+            c->ms[na++] = (member){p, 0, 0};
+            p = p->next;
+        }
+        if (q) {
+            if (nb == c->eb_cap && grow((void **)&c->eb, &c->eb_cap, nb + 1, sizeof *c->eb))
+                return SC_PATCH_ENOMEM;
+            c->eb[nb++].node = q;
+            q = q->next;
+        }
+    }
+    member *ms = c->ms;
+    elem *mb = c->eb;
     sc_patch_status st = SC_PATCH_ENOMEM;
     size_t slots = 1;
     while (slots < 2 * na)
         slots *= 2;
-    member *ms = xmalloc(na * sizeof *ms);
     uint32_t *match = xmalloc(nb * sizeof *match); /* b member -> a member + 1, or 0 */
     uint32_t *tab = na > SC_DIFF_SCAN_KEYS ? xmalloc(slots * sizeof *tab) : NULL;
-    if (ms == NULL || match == NULL || (na > SC_DIFF_SCAN_KEYS && tab == NULL))
+    if (match == NULL || (na > SC_DIFF_SCAN_KEYS && tab == NULL))
         goto out;
-    for (size_t i = 0; i < na; i++, x = x->next)
-        ms[i] = (member){x, 0};
     if (tab) {
         memset(tab, 0, slots * sizeof *tab);
         for (size_t i = 0; i < na; i++) {
-            size_t h = (size_t)hash_str(ms[i].node->string, TAG_KEY) & (slots - 1);
+            ms[i].hash = hash_str(ms[i].node->string, TAG_KEY);
+            size_t h = (size_t)ms[i].hash & (slots - 1);
             while (tab[h])
                 h = (h + 1) & (slots - 1);
             tab[h] = (uint32_t)i + 1;
         }
     }
     /* Match b's members; queue the changed ones (b's order). */
-    const cJSON *q = y;
-    for (size_t j = 0; j < nb; j++, q = q->next) {
+    for (size_t j = 0; j < nb; j++) {
+        const cJSON *q = mb[j].node;
         size_t found = 0;
         if (tab) {
-            size_t h = (size_t)hash_str(q->string, TAG_KEY) & (slots - 1);
-            for (; tab[h]; h = (h + 1) & (slots - 1)) {
+            uint64_t hq = hash_str(q->string, TAG_KEY);
+            for (size_t h = (size_t)hq & (slots - 1); tab[h]; h = (h + 1) & (slots - 1)) {
                 member *m = &ms[tab[h] - 1];
-                if (!m->used && str_eq(m->node->string, q->string)) {
+                if (!m->used && m->hash == hq && str_eq(m->node->string, q->string)) {
                     found = tab[h];
                     break;
                 }
@@ -950,16 +969,14 @@ static sc_patch_status object_kids(diff_ctx *c, const cJSON *a, const cJSON *b, 
     }
     path_cut(c, base, c->base_esc);
     /* Adds, in b's order, after the changed members. */
-    q = y;
-    for (size_t j = 0; j < nb; j++, q = q->next)
-        if (!match[j] && push_kid(c, (kid){NULL, q, key_of(q), 0, KID_ADD}) != 0)
+    for (size_t j = 0; j < nb; j++)
+        if (!match[j] && push_kid(c, (kid){NULL, mb[j].node, key_of(mb[j].node), 0, KID_ADD}))
             goto out;
     st = SC_PATCH_OK;
     goto out_st;
 out:
     st = SC_PATCH_ENOMEM;
 out_st:
-    xfree(ms);
     xfree(match);
     xfree(tab);
     return st;
@@ -968,11 +985,6 @@ out_st:
 /* ------------------------------------------------------------------------------------------
  * Arrays
  * ---------------------------------------------------------------------------------------- */
-
-typedef struct elem {
-    const cJSON *node; /* the element */
-    uint64_t key;      /* match key: hash of its id, or its full hash */
-} elem;
 
 /* The id member of element node when identity matching applies, else NULL. */
 static const cJSON *id_of(const diff_ctx *c, const cJSON *node)
@@ -1668,6 +1680,7 @@ static sc_patch_status diff_into(const cJSON *a, const cJSON *b, const sc_diff_o
     xfree(c.tails);
     xfree(c.ea);
     xfree(c.eb);
+    xfree(c.ms);
     xfree(c.path);
     xfree(c.from);
     xfree(c.frames);
