@@ -899,6 +899,50 @@ START_TEST(edit_cost_bound_degrades_to_a_correct_patch)
 }
 END_TEST
 
+/* String values of every length up to 40 bytes (several 8-byte words: the diff compares
+ * aligned strings a word at a time), equal copies and copies differing at each byte or in
+ * length: equal gives no op, different one replace. */
+START_TEST(string_values_compare_exactly_at_every_length_and_position)
+{
+    char s[48], t[48];
+    for (size_t len = 0; len <= 40; len++) {
+        for (size_t i = 0; i < len; i++)
+            s[i] = (char)('a' + (i * 7) % 26);
+        s[len] = '\0';
+        cJSON *a = cJSON_CreateObject(), *b = cJSON_CreateObject();
+        cJSON_AddStringToObject(a, "s", s);
+        cJSON_AddStringToObject(b, "s", s);
+        sc_diff_options o = defaults();
+        size_t n_ops = 99;
+        free(diff_docs(a, b, &o, &n_ops));
+        ck_assert_msg(n_ops == 0, "equal strings of length %zu gave %zu ops", len, n_ops);
+        for (size_t k = 0; k <= len + 1; k++) {
+            memcpy(t, s, len + 1);
+            if (k < len)
+                t[k] = 'Z';  /* one byte differs */
+            else if (k == len)
+                t[len ? len - 1 : 0] = '\0'; /* one shorter (or, for "", one longer) */
+            else {
+                t[len] = 'Z'; /* one longer */
+                t[len + 1] = '\0';
+            }
+            if (len == 0 && k == 0)
+                continue;
+            if (len == 0 && k == 1) {
+                t[0] = 'Z';
+                t[1] = '\0';
+            }
+            cJSON_ReplaceItemInObject(b, "s", cJSON_CreateString(t));
+            n_ops = 99;
+            free(diff_docs(a, b, &o, &n_ops));
+            ck_assert_msg(n_ops == 1, "\"%s\" vs \"%s\" gave %zu ops", s, t, n_ops);
+        }
+        cJSON_Delete(a);
+        cJSON_Delete(b);
+    }
+}
+END_TEST
+
 START_TEST(unicode_keys_and_values_round_trip)
 {
     expect("{\"caf\\u00e9\":\"\\u20ac1\",\"\\ud83d\\ude00\":[\"\\u00fc\"],\"k\":\"some padding....\"}",
@@ -1009,6 +1053,7 @@ int main(void)
     tcase_add_test(tc, long_string_edit_is_one_replace);
     tcase_add_test(tc, edit_cost_bound_degrades_to_a_correct_patch);
     tcase_add_test(tc, unicode_keys_and_values_round_trip);
+    tcase_add_test(tc, string_values_compare_exactly_at_every_length_and_position);
     tcase_add_test(tc, diff_fails_cleanly_whenever_memory_runs_out);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
