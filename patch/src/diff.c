@@ -21,11 +21,12 @@
  *      (identity: an edited row still matches itself), or, without ids, when they are equal.
  *      The common prefix is walked in lockstep without allocating (equality asked first, then
  *      identity). Then the rest is compared position by position: at most two unrelated
- *      positions (a set, a swap) are answered there (near_positional()). Otherwise the rest of both lists is gathered into vectors in one walk, with the match
- *      keys; the common suffix is trimmed from their ends, and the middle left is matched by
- *      key: a 64-bit structural hash of the id, or of the whole element (object hashes ignore
- *      member order), computed by an iterative walk. Myers' O(ND) greedy diff finds an LCS of the keys. An
- *      unmatched a element whose key reappears unmatched in b becomes a move (with
+ *      positions (a set, a swap) are answered there (near_positional()). Otherwise the rest
+ *      of both lists is gathered into vectors in one walk, with the match keys; the common
+ *      suffix is trimmed from their ends, and the middle left is matched by key: a 64-bit
+ *      structural hash of the id, or of the whole element (object hashes ignore member
+ *      order), computed by an iterative walk. Myers' O(ND) greedy diff finds an LCS of the
+ *      keys. An unmatched a element whose key reappears unmatched in b becomes a move (with
  *      opts->use_move); the deletions and insertions left between the same LCS anchors are
  *      paired positionally (a "set", diffed like a matched pair). Ops are emitted so that
  *      indices are valid applied in order: removes from the highest index down; moves in b's
@@ -824,7 +825,7 @@ static inline int push_kid(diff_ctx *c, kid k)
 
 typedef struct elem {
     const cJSON *node; /* an array element (or b's object member) */
-    uint64_t key;      /* match key: hash of its id, or its full hash (a member: its key's hash) */
+    uint64_t key;      /* match key: hash of its id, or its full hash; a member's key hash */
 } elem;
 
 typedef struct member {

@@ -545,9 +545,10 @@ START_TEST(two_unrelated_rows_replaced_far_apart_are_two_sets)
     set_row(b, 3, 5001, "new");
     set_row(b, 900, 5002, "newer");
     expect_docs(a, b,
-                "[{\"op\":\"replace\",\"path\":\"/rows/3\",\"value\":{\"id\":5001,\"label\":\"new\"}},"
-                "{\"op\":\"replace\",\"path\":\"/rows/900\",\"value\":{\"id\":5002,"
-                "\"label\":\"newer\"}}]");
+                "[{\"op\":\"replace\",\"path\":\"/rows/3\","
+                "\"value\":{\"id\":5001,\"label\":\"new\"}},"
+                "{\"op\":\"replace\",\"path\":\"/rows/900\","
+                "\"value\":{\"id\":5002,\"label\":\"newer\"}}]");
     cJSON_Delete(a);
     cJSON_Delete(b);
 }
