@@ -340,8 +340,8 @@ static int subtree_hash(diff_ctx *c, const cJSON *node, uint64_t *h)
  * ThreadSanitizer, which would report those bytes, do not instrument this function. Under
  * valgrind, whose memcheck would report the comparisons on them, the word path is off
  * (checked once per diff with RUNNING_ON_VALGRIND, when valgrind's header is there at build
- * time; without the header the path is never used). Other strings take strcmp(): one call,
- * which beat any byte loop in front of it. Measured on the js-framework-benchmark and 1 MB
+ * time; without the header the path is never used). Past SC_DIFF_WORD_CMP_WORDS words, and
+ * for other strings, strcmp(): one call, which beat any byte loop in front of it. Measured on the js-framework-benchmark and 1 MB
  * cases, where str_eq and strcmp were a third of the diff: docs/patch.md. */
 #if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && \
     defined(__has_include)
@@ -349,6 +349,9 @@ static int subtree_hash(diff_ctx *c, const cJSON *node, uint64_t *h)
 #include <stdatomic.h>
 #include <valgrind/valgrind.h>
 #define SC_DIFF_WORD_CMP 1
+/* Words compared inline before a string longer than that goes to strcmp(), whose vector loop
+ * wins on long strings (20 KB values took 2.5x as long word by word). */
+#define SC_DIFF_WORD_CMP_WORDS 4
 /* 0 not known yet, 1 on, -1 off (running under valgrind). */
 static atomic_int word_cmp;
 
@@ -373,7 +376,7 @@ static int str_eq(const char *x, const char *y)
     if ((((uintptr_t)x | (uintptr_t)y) & 7) == 0 &&
         atomic_load_explicit(&word_cmp, memory_order_relaxed) > 0) {
         const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-        for (;;) {
+        for (int w = 0; w < SC_DIFF_WORD_CMP_WORDS; w++) {
             uint64_t wx, wy;
             memcpy(&wx, x, 8);
             memcpy(&wy, y, 8);
@@ -387,6 +390,7 @@ static int str_eq(const char *x, const char *y)
             x += 8;
             y += 8;
         }
+        return strcmp(x, y) == 0; /* a long string: the library's vector loop from here */
     }
 #endif
     return *x == *y && strcmp(x, y) == 0;
