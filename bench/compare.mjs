@@ -32,11 +32,13 @@
 // including process start-up and the slow jsondiffpatch cases), at most MEASURE_MS; iteration
 // counts follow from that and from a short calibration run. Medians are printed.
 //
-// Rounds: each case's timings are taken ROUNDS times (default 3, --rounds N), the engines
+// Rounds: each case's timings are taken ROUNDS times (default 5, --rounds N), the engines
 // taking turns (ours, fjp, jdp, ours, ...), and each engine keeps its best median. The 2-core
 // machine is shared: a stolen second lands on whichever process runs then, and with one round
 // a single slow window decided a case's ratio either way (the same binary measured 1.5-2x
-// apart in back-to-back runs). Best of N treats every engine alike. A peer measurement that
+// apart in back-to-back runs: on the development VM a process that lands on one of the two
+// vCPUs runs about half the time at half speed, `taskset -c 0` vs `-c 1`; three rounds still
+// drew three slow ones now and then). Best of N treats every engine alike. A peer measurement that
 // timed out, failed or took over SLOW_PEER_NS per call is not repeated: it is nowhere near a
 // target, and repeating jsondiffpatch's multi-second cases would double the run.
 //
@@ -74,7 +76,7 @@ const RSS_MIN_BYTES = 512 * 1024; // cases at least this large are the "~1 MB ca
 const RSS_ITER = 3; // bench-diff iterations while measuring peak RSS (memory, not time)
 const TARGET_DIFF_SPEEDUP = 3; // diff+serialize at least 3x faster than the fastest JS peer
 const TARGET_RSS_RATIO = 1.5; // peak RSS at most 1.5x the parse-only baseline
-const DEFAULT_ROUNDS = 3; // timing rounds per case, best median kept per engine (see above)
+const DEFAULT_ROUNDS = 5; // timing rounds per case, best median kept per engine (see above)
 const MAX_ROUNDS = 9;
 const SLOW_PEER_NS = 1e9; // a peer call slower than this (1 s) is measured in one round only
 const PEERS = ["fast-json-patch", "jsondiffpatch"];
