@@ -35,12 +35,12 @@
 // Rounds: each case's timings are taken ROUNDS times (default 5, --rounds N), the engines
 // taking turns (ours, fjp, jdp, ours, ...), and each engine keeps its best median. The 2-core
 // machine is shared: a stolen second lands on whichever process runs then, and with one round
-// a single slow window decided a case's ratio either way (the same binary measured 1.5-2x
-// apart in back-to-back runs: on the development VM a process that lands on one of the two
-// vCPUs runs about half the time at half speed, `taskset -c 0` vs `-c 1`; three rounds still
-// drew three slow ones now and then). Best of N treats every engine alike. A peer measurement that
-// timed out, failed or took over SLOW_PEER_NS per call is not repeated: it is nowhere near a
-// target, and repeating jsondiffpatch's multi-second cases would double the run.
+// a single slow window decided a case's ratio either way (on the development VM the same
+// binary runs at full or at about half speed from one process to the next, whichever vCPU it
+// is pinned to; three rounds still drew three slow ones now and then). Best of N treats every
+// engine alike. A peer measurement that timed out, failed or took over SLOW_PEER_NS per call
+// is not repeated: it is nowhere near a target, and repeating jsondiffpatch's multi-second
+// cases would double the run.
 //
 // usage: node bench/compare.mjs [--only CASE[,CASE...]] [--rounds N]
 //        env: SC_PATCH (binary, default build/sc-patch), BENCH_JSON=path (also write the raw
