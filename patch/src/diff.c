@@ -1070,6 +1070,20 @@ static int key_of_elem(diff_ctx *c, const cJSON *node, uint64_t *key)
     return 0;
 }
 
+/* Appends *node to the vector *v (n elements, room for *cap) with its match key when keys is
+ * set, and steps *node to its next sibling. 0, or -1 when out of memory. */
+static int take_elem(diff_ctx *c, elem **v, size_t *cap, size_t *n, const cJSON **node, int keys)
+{
+    if (*n == *cap && grow((void **)v, cap, *n + 1, sizeof **v) != 0)
+        return -1;
+    (*v)[*n].node = *node;
+    if (keys && key_of_elem(c, *node, &(*v)[*n].key) != 0)
+        return -1;
+    (*n)++;
+    *node = (*node)->next;
+    return 0;
+}
+
 /* Appends the elements from x and from y to the ends of their lists to c->ea and c->eb with
  * their match keys, counting them in *ra and *rb. Both lists are walked in one loop, and the
  * keys computed on the way: a list walk is a chain of dependent loads, and two independent
@@ -1081,24 +1095,10 @@ static int gather(diff_ctx *c, const cJSON *x, const cJSON *y, size_t *ra, size_
     /* With one side empty (a pure append or truncation) nothing is matched: no keys. */
     const int keys = x != NULL && y != NULL;
     while (x || y) {
-        if (x) {
-            if (i == c->ea_cap && grow((void **)&c->ea, &c->ea_cap, i + 1, sizeof *c->ea) != 0)
-                return -1;
-            c->ea[i].node = x;
-            if (keys && key_of_elem(c, x, &c->ea[i].key) != 0)
-                return -1;
-            i++;
-            x = x->next;
-        }
-        if (y) {
-            if (j == c->eb_cap && grow((void **)&c->eb, &c->eb_cap, j + 1, sizeof *c->eb) != 0)
-                return -1;
-            c->eb[j].node = y;
-            if (keys && key_of_elem(c, y, &c->eb[j].key) != 0)
-                return -1;
-            j++;
-            y = y->next;
-        }
+        if (x && take_elem(c, &c->ea, &c->ea_cap, &i, &x, keys) != 0)
+            return -1;
+        if (y && take_elem(c, &c->eb, &c->eb_cap, &j, &y, keys) != 0)
+            return -1;
     }
     *ra = i;
     *rb = j;
